@@ -3,10 +3,11 @@
 Names and signatures follow ``torch.nn.functional``.
 """
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv1d, conv2d, conv_output_size, conv_transpose2d
+from .dropout import *  # noqa: F401,F403
 from .linear import linear
+from .local import *  # noqa: F401,F403
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
-
-__all__ = [
-    "binary_cross_entropy_with_logits", "cross_entropy", "leaky_relu", "linear", "log_softmax",
-    "mse_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
-]
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .resample import *  # noqa: F401,F403

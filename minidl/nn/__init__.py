@@ -2,12 +2,12 @@
 from . import init
 from .activation import Flatten, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .dropout import *  # noqa: F401,F403
 from .linear import Identity, Linear
+from .local import *  # noqa: F401,F403
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
-
-__all__ = [
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "Flatten", "Identity", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "init",
-]
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .resample import *  # noqa: F401,F403
