@@ -28,7 +28,7 @@ def _seeded():
     yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def torch():
     """The PyTorch module, or skip the test when it is not installed."""
     return pytest.importorskip("torch")

@@ -183,6 +183,8 @@ class ConvTranspose2d(Function):
 
     Forward = conv2d's input gradient; dL/dx = conv2d(dL/dy) (K applied to the gradient);
     dL/dW = conv2d's weight gradient with the roles of input and output exchanged.
+    When output_padding >= stride (allowed if dilation is larger) that conv2d has one more
+    output row or column than x; K^T ignores it, so the gradient drops it.
     """
 
     @staticmethod
@@ -203,6 +205,7 @@ class ConvTranspose2d(Function):
         gx = gw = gb = None
         if needs_x:
             gx = kernels.get("conv2d_forward", grad_y)(grad_y, weight, None, *conf)
+            gx = gx[:, :, :x.shape[2], :x.shape[3]]
         if needs_w:
             gw = kernels.get("conv2d_backward_weight", grad_y)(grad_y, x, weight.shape, *conf)
         if needs_b:

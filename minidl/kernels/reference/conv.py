@@ -42,17 +42,18 @@ def window_slices(offset_h, offset_w, out_h, out_w, stride):
             slice(offset_w, offset_w + sw * (out_w - 1) + 1, sw))
 
 
-def im2col(x, kernel, stride, padding, dilation):
+def im2col(x, kernel, stride, padding, dilation, out_size=None):
     """cols[n, (c, i, j), (oh, ow)] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw].
 
-    Returns cols of shape (N, C*kh*kw, OH*OW) and (OH, OW).
+    Returns cols of shape (N, C*kh*kw, OH*OW) and (OH, OW); ``out_size`` keeps only the
+    first OH x OW windows (a transposed convolution's output_padding can add a window).
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     kh, kw = kernel
     dh, dw = dilation
-    out_h = output_length(h, kh, stride[0], sum(padding[0]), dh)
-    out_w = output_length(w, kw, stride[1], sum(padding[1]), dw)
+    out_h, out_w = out_size or (output_length(h, kh, stride[0], sum(padding[0]), dh),
+                                output_length(w, kw, stride[1], sum(padding[1]), dw))
     xpad = pad_spatial(x, padding)
     cols = xp.empty((n, c, kh, kw, out_h, out_w), x.dtype)
     for i in range(kh):
@@ -116,7 +117,7 @@ def conv2d_backward_weight(x, grad_y, weight_shape, stride, padding, dilation, g
     xp = backend.get_array_module(x)
     n, o, out_h, out_w = grad_y.shape
     _, cg, kh, kw = weight_shape
-    cols, _ = im2col(x, (kh, kw), stride, padding, dilation)
+    cols, _ = im2col(x, (kh, kw), stride, padding, dilation, (out_h, out_w))
     cols = cols.reshape(n, groups, cg * kh * kw, out_h * out_w)
     gy = grad_y.reshape(n, groups, o // groups, out_h * out_w)
     grad_w = xp.zeros((groups, o // groups, cg * kh * kw), x.dtype)
