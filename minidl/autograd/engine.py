@@ -117,10 +117,14 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
 
 
 def _count_dependencies(start_nodes):
-    """Number of consumers (incoming edges) of every node reachable from the start."""
+    """Number of consumers (incoming edges) of every node reachable from the start.
+
+    A node may start the walk more than once (two roots that are outputs of one node, or
+    the same root twice); its edges must still be counted once, as it runs once.
+    """
     deps = {}
-    seen = {id(n) for n in start_nodes}
-    stack = list(start_nodes)
+    stack = list({id(n): n for n in start_nodes}.values())
+    seen = {id(n) for n in stack}
     while stack:
         node = stack.pop()
         if node._freed:
@@ -216,11 +220,20 @@ def _prepare_output_grads(node, grads):
 
 
 def _call_backward(node, grads, edges, useful):
-    """Call the Function's backward and check what it returns against the inputs."""
+    """Call the Function's backward and check what it returns against the inputs.
+
+    Under ``grad()`` (``useful`` given) the backward is asked only for the gradients that
+    lead to the requested inputs; the node's own ``needs_input_grad`` is restored after,
+    so a later backward through a retained graph computes everything again.
+    """
+    needs = node.needs_input_grad
     if useful is not None:
         node.needs_input_grad = tuple(
-            e is not None and id(e[0]) in useful for e in edges)
-    result = node._function.backward(node, *grads)
+            n and e is not None and id(e[0]) in useful for n, e in zip(needs, edges))
+    try:
+        result = node._function.backward(node, *grads)
+    finally:
+        node.needs_input_grad = needs
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) != len(edges):

@@ -138,15 +138,20 @@ class Module:
         return RemovableHandle(self._forward_pre_hooks, hook)
 
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = ""):
-        """(name, module) for this module and every submodule, depth first, each once."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) for this module and every submodule, depth first.
+
+        A module registered under several names is listed once, unless
+        ``remove_duplicate=False`` (state dicts list it under every name, as PyTorch does).
+        """
         seen = set()
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen.add(id(module))
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
             yield name, module
             children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()
                         if m is not None]
@@ -199,9 +204,14 @@ class Module:
 
     # ------------------------------------------------------------------ modes and moves
     def train(self, mode: bool = True):
-        """Training mode (batch statistics, dropout on); ``train(False)`` equals ``eval()``."""
-        for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+        """Training mode (batch statistics, dropout on); ``train(False)`` equals ``eval()``.
+
+        Sets this module's flag and calls ``train(mode)`` on each child, as PyTorch does, so
+        a submodule that overrides ``train`` (say, to keep frozen layers in eval) is obeyed.
+        """
+        object.__setattr__(self, "training", bool(mode))
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -247,7 +257,7 @@ class Module:
 
     def _state_tensors(self, prefix: str = "") -> OrderedDict:
         state = OrderedDict()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix, remove_duplicate=False):
             dot = module_name + "." if module_name else ""
             for name, p in module._parameters.items():
                 if p is not None:
@@ -277,7 +287,7 @@ class Module:
         if wrong_shape:
             problems.append("wrong shapes: " + "; ".join(wrong_shape))
         if problems:
-            raise KeyError(f"load_state_dict for {type(self).__name__} failed: "
+            raise RuntimeError(f"load_state_dict for {type(self).__name__} failed: "
                            + " | ".join(problems))
         for key, target in own.items():
             if key in state_dict:

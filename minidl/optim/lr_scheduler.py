@@ -122,6 +122,13 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
         return start + (end - start) * pct
 
+    def _set_momentum(self, group, momentum):
+        """SGD's momentum, or Adam's beta1."""
+        if self._use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
     def step(self) -> None:
         self.last_epoch += 1
         step = self.last_epoch
@@ -134,12 +141,8 @@ class OneCycleLR(LRScheduler):
                 if step <= end_step or i == len(self.phases) - 1:
                     pct = (step - start_step) / (end_step - start_step)
                     group["lr"] = self._anneal(group[lr0], group[lr1], pct)
-                    momentum = self._anneal(group[m0], group[m1], pct)
+                    if self.cycle_momentum:  # without it the momentum keys do not exist
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
                     break
                 start_step = end_step
-            if self.cycle_momentum:
-                if self._use_beta1:
-                    group["betas"] = (momentum, *group["betas"][1:])
-                else:
-                    group["momentum"] = momentum
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
