@@ -17,7 +17,7 @@ from ..kernels.reference.conv import output_length
 def _pair(value, name="value"):
     if isinstance(value, int):
         return (value, value)
-    value = tuple(value)
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(value) != 2 or not all(isinstance(v, int) for v in value):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     return value
