@@ -1,2 +1,115 @@
-"""(being written)"""
-__all__ = []
+"""Resampling: ``interpolate`` (nearest and bilinear, what ``nn.Upsample`` calls) and
+ShuffleNet's ``channel_shuffle``."""
+from __future__ import annotations
+
+from numbers import Real
+
+from .. import kernels
+from ..autograd import Function
+from ..autograd.functions import _t
+from .conv import _pair
+
+__all__ = ["channel_shuffle", "interpolate"]
+
+MODES = ("nearest", "bilinear")
+
+
+class Interpolate2d(Function):
+    """y = M_h x M_w^T for every image x (H, W) of the batch, M_h (OH, H) and M_w (OW, W)
+    being the interpolation matrices of the two axes (see kernels/reference/resample.py):
+
+        y[i, j] = sum over (a, b) of M_h[i, a] x[a, b] M_w[j, b].
+
+    y is linear in x with dy[i, j]/dx[a, b] = M_h[i, a] M_w[j, b], so
+    dL/dx[a, b] = sum over (i, j) of g[i, j] M_h[i, a] M_w[j, b], that is dL/dx = M_h^T g M_w:
+    every input pixel collects the gradients of the outputs it contributed to, weighted as it
+    contributed (for "nearest", the sum over the outputs that copied it).
+    """
+
+    @staticmethod
+    def forward(ctx, x, out_size, mode, align_corners, scale_factors):
+        ctx.conf = x.shape[2:], mode, align_corners, scale_factors
+        return kernels.get("interpolate2d_forward", x)(x, out_size, mode, align_corners,
+                                                       scale_factors)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = kernels.get("interpolate2d_backward", grad_y)(grad_y, *ctx.conf)
+        return gx, None, None, None, None
+
+
+def _scale_pair(scale_factor):
+    pair = (scale_factor, scale_factor) if isinstance(scale_factor, Real) else tuple(scale_factor)
+    if len(pair) != 2 or not all(isinstance(s, Real) and s > 0 for s in pair):
+        raise ValueError(f"interpolate: scale_factor must be a positive number or a pair of "
+                         f"them, got {scale_factor!r}")
+    return tuple(float(s) for s in pair)
+
+
+def _output_size(in_size, size, scale_factor):
+    """(OH, OW) and the scale factors PyTorch uses for the source indices: (None, None) when
+    a size is given (the scale is then in/out), else the given factors with
+    out = floor(in * factor)."""
+    if (size is None) == (scale_factor is None):
+        given = "both" if size is not None else "neither"
+        raise ValueError(f"interpolate: give exactly one of size and scale_factor, got {given}")
+    if size is not None:
+        out, scales = _pair(size, "size"), (None, None)
+    else:
+        scales = _scale_pair(scale_factor)
+        out = tuple(int(n * s) for n, s in zip(in_size, scales))
+    if min(out) < 1:
+        asked = f"size {size}" if size is not None else f"scale_factor {scale_factor}"
+        raise ValueError(f"interpolate: input {in_size[0]}x{in_size[1]} with {asked} gives an "
+                         f"empty output {out[0]}x{out[1]}")
+    return out, scales
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Resize a batch of images (N, C, H, W), PyTorch's signature and results.
+
+    Give either ``size`` (an int or (OH, OW)) or ``scale_factor`` (a number or a pair; the
+    output is floor(H * factor) x floor(W * factor), and the factor itself places the
+    samples, as PyTorch does when ``recompute_scale_factor`` is not set).
+
+    * ``mode="nearest"``: output o copies input floor(o * H / OH) (with the factor, o / s).
+    * ``mode="bilinear"``: output o mixes the two inputs around its source coordinate,
+      ``(o + 0.5) * H / OH - 0.5`` (pixel centres meet, the default) or, with
+      ``align_corners=True``, ``o * (H - 1) / (OH - 1)`` (the corner pixels meet).
+
+    The same along W. PyTorch's rounding and special cases are kept, so indices and weights
+    match it exactly (kernels/reference/resample.py spells them out).
+    """
+    input = _t(input)
+    if input.ndim != 4:
+        raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    if mode not in MODES:
+        raise ValueError(f"interpolate: mode must be one of {MODES}, got {mode!r}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners can only be set with mode='bilinear' "
+                         f"(got align_corners={align_corners} with mode='nearest')")
+    out_size, scale_factors = _output_size(input.shape[2:], size, scale_factor)
+    return Interpolate2d.apply(input, out_size, mode, bool(align_corners), scale_factors)
+
+
+def channel_shuffle(input, groups):
+    """ShuffleNet's channel shuffle, so that the next grouped conv mixes information across
+    groups: the C = g * m channels, read as a (g, m) grid, are transposed to (m, g), i.e.
+    output channel k*g + j is input channel j*m + k.
+
+    Made of a reshape, a transpose and a reshape: each only moves values, and their backward
+    passes move the gradient back (the inverse shuffle, which is the shuffle with m groups).
+    """
+    input = _t(input)
+    if input.ndim < 3:
+        raise ValueError(f"channel_shuffle: expected an input (N, C, ...) with at least 3 "
+                         f"axes, got shape {tuple(input.shape)}")
+    n, channels, *rest = input.shape
+    if not isinstance(groups, int) or groups < 1 or channels % groups:
+        raise ValueError(f"channel_shuffle: {channels} channels are not divisible by "
+                         f"groups={groups!r}")
+    grid = input.reshape(n, groups, channels // groups, *rest)
+    return grid.transpose(1, 2).reshape(n, channels, *rest)
