@@ -17,7 +17,7 @@ from .autograd.functions import (abs, arange, clip, concatenate, eye, exp, flatt
                                  tanh, transpose, unsqueeze, var, where, zeros, zeros_like)
 from .backend import (cuda_is_available, get_default_dtype, get_rng_state, manual_seed,
                       set_default_dtype, set_rng_state)
-from . import functional, nn, optim  # noqa: E402,I001  (built on the names above)
+from . import data, functional, kernels, nn, optim  # noqa: E402,I001  (built on the names above)
 
 float32 = _np.dtype("float32")
 float64 = _np.dtype("float64")
