@@ -1,0 +1,184 @@
+"""Numba pooling kernels: max pooling with its argmax switches fused into the forward pass,
+and average pooling. Same signatures and results as ``..reference.pool``.
+
+Forward passes loop over (n, c) planes in parallel and, inside a plane, over output
+positions and the kernel taps that land on real pixels (padding never wins a max and adds
+nothing to a sum). Backward passes are gathers: each input pixel visits the few outputs
+whose windows contain it, in a fixed order, and sums their gradients, so no two threads
+ever write the same pixel and the result is the same bits every time.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+from ..reference.pool import _avg_divisor, pool_output_length
+
+__all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward",
+           "max_pool2d_forward"]
+
+
+@njit(inline="always")
+def _first_tap(start, size, dilation, kernel):
+    """Taps t of a window starting at ``start`` that read real pixels: first and stop."""
+    first = 0 if start >= 0 else (-start + dilation - 1) // dilation
+    stop = min(kernel, (size - start + dilation - 1) // dilation) if start < size else 0
+    return first, stop
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_forward(x, y, indices, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        xs, ys, ids = x[plane // c, plane % c], y[plane // c, plane % c], indices[plane // c, plane % c]
+        for oh in range(out_h):
+            h0 = oh * sh - ph
+            i0, i1 = _first_tap(h0, h, dh, kh)
+            for ow in range(out_w):
+                w0 = ow * sw - pw
+                j0, j1 = _first_tap(w0, w, dw, kw)
+                best = -np.inf
+                best_index = -1
+                for i in range(i0, i1):
+                    row = h0 + i * dh
+                    for j in range(j0, j1):
+                        col = w0 + j * dw
+                        v = xs[row, col]
+                        if v > best or np.isnan(v) or best_index < 0:
+                            best = v
+                            best_index = row * w + col
+                ys[oh, ow] = best
+                ids[oh, ow] = best_index
+
+
+@functools.lru_cache(maxsize=256)
+def _windows_containing(size, out, kernel, stride, padding, dilation):
+    """For every input position p along one axis, the outputs o whose window contains p
+    (o * stride - padding + t * dilation = p for a tap 0 <= t < kernel), then -1s."""
+    offset = np.arange(size)[:, None] + padding - np.arange(kernel)[None, :] * dilation
+    found = offset // stride
+    valid = (offset % stride == 0) & (found >= 0) & (found < out)
+    order = np.argsort(~valid, axis=1, kind="stable")          # valid entries first
+    table = np.take_along_axis(np.where(valid, found, -1), order, axis=1)
+    width = max(1, int(valid.sum(axis=1).max()))
+    return np.ascontiguousarray(table[:, :width])
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_backward(grad_y, indices, grad_x, rows, cols):
+    n, c, h, w = grad_x.shape
+    for plane in prange(n * c):
+        gy, ids, gx = grad_y[plane // c, plane % c], indices[plane // c, plane % c], grad_x[plane // c, plane % c]
+        for r in range(h):
+            for q in range(w):
+                here = r * w + q
+                total = 0.0
+                for a in range(rows.shape[1]):
+                    oh = rows[r, a]
+                    if oh < 0:
+                        break
+                    for b in range(cols.shape[1]):
+                        ow = cols[q, b]
+                        if ow < 0:
+                            break
+                        if ids[oh, ow] == here:
+                            total += gy[oh, ow]
+                gx[r, q] = total
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """Values and PyTorch's flat argmax indices in one pass over each window."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    out = tuple(pool_output_length(*args, ceil_mode) for args in
+                zip((h, w), kernel, stride, padding, dilation))
+    y = np.empty((n, c, *out), x.dtype)
+    indices = np.empty((n, c, *out), np.int64)
+    _max_pool_forward(x, y, indices, *kernel, *stride, *padding, *dilation)
+    return y, indices
+
+
+def max_pool2d_backward(grad_y, indices, x_shape, kernel, stride, padding, dilation):
+    """dL/dx[p] = sum of dL/dy[o] over the windows o containing p whose argmax is p."""
+    out = grad_y.shape[2:]
+    rows = _windows_containing(x_shape[2], out[0], kernel[0], stride[0], padding[0], dilation[0])
+    cols = _windows_containing(x_shape[3], out[1], kernel[1], stride[1], padding[1], dilation[1])
+    grad_x = np.empty(x_shape, grad_y.dtype)
+    _max_pool_backward(np.ascontiguousarray(grad_y), np.ascontiguousarray(indices), grad_x,
+                       rows, cols)
+    return grad_x
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_forward(x, y, divisor, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        xs, ys = x[plane // c, plane % c], y[plane // c, plane % c]
+        for oh in range(out_h):
+            h0 = oh * sh - ph
+            i0, i1 = _first_tap(h0, h, 1, kh)
+            for ow in range(out_w):
+                w0 = ow * sw - pw
+                j0, j1 = _first_tap(w0, w, 1, kw)
+                total = 0.0
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        total += xs[h0 + i, w0 + j]
+                ys[oh, ow] = total / divisor[oh, ow]
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_backward(share, grad_x, rows, cols):
+    n, c, h, w = grad_x.shape
+    for plane in prange(n * c):
+        gs, gx = share[plane // c, plane % c], grad_x[plane // c, plane % c]
+        for r in range(h):
+            for q in range(w):
+                total = 0.0
+                for a in range(rows.shape[1]):
+                    oh = rows[r, a]
+                    if oh < 0:
+                        break
+                    for b in range(cols.shape[1]):
+                        ow = cols[q, b]
+                        if ow < 0:
+                            break
+                        total += gs[oh, ow]
+                gx[r, q] = total
+
+
+def _divisor(in_size, out, kernel, stride, padding, count_include_pad, divisor_override, dtype):
+    d = _avg_divisor(np, in_size, out, kernel, stride, padding, count_include_pad,
+                     divisor_override, dtype)
+    return np.broadcast_to(np.asarray(d, dtype), out)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override):
+    """y[o] = (sum of the real pixels of window o) / D[o], D as in PyTorch."""
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    out = tuple(pool_output_length(*args, 1, ceil_mode) for args in
+                zip((h, w), kernel, stride, padding))
+    y = np.empty((n, c, *out), x.dtype)
+    divisor = _divisor((h, w), out, kernel, stride, padding, count_include_pad,
+                       divisor_override, x.dtype)
+    _avg_pool_forward(x, y, np.ascontiguousarray(divisor), *kernel, *stride, *padding)
+    return y
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad,
+                        divisor_override):
+    """dL/dx[p] = sum of dL/dy[o] / D[o] over the windows o containing p."""
+    out = grad_y.shape[2:]
+    share = grad_y / _divisor(x_shape[2:], out, kernel, stride, padding, count_include_pad,
+                              divisor_override, grad_y.dtype)
+    rows = _windows_containing(x_shape[2], out[0], kernel[0], stride[0], padding[0], 1)
+    cols = _windows_containing(x_shape[3], out[1], kernel[1], stride[1], padding[1], 1)
+    grad_x = np.empty(x_shape, grad_y.dtype)
+    _avg_pool_backward(np.ascontiguousarray(share), grad_x, rows, cols)
+    return grad_x
