@@ -141,10 +141,10 @@ def _check_fast(fn, inputs, checked, eps, atol, rtol, n_directions, seed):
 
 def _compare(i, shape, analytical, numerical, atol, rtol, jacobian):
     error = np.abs(analytical - numerical)
-    bad = error > atol + rtol * np.abs(numerical)
+    bad = ~(error <= atol + rtol * np.abs(numerical))  # NaN on either side fails too
     if not bad.any():
         return
-    worst_abs = np.unravel_index(np.argmax(error), error.shape)
+    worst_abs = np.unravel_index(np.argmax(np.where(np.isnan(error), np.inf, error)), error.shape)
     relative = error / np.maximum(np.abs(numerical), 1e-300)
     worst_rel = np.unravel_index(np.argmax(np.where(bad, relative, 0)), error.shape)
     raise GradcheckError(

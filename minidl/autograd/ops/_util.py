@@ -25,16 +25,22 @@ def unbroadcast(grad, shape):
 
 
 def normalize_axes(axis, ndim):
-    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes.
+
+    A 0-d tensor accepts axis 0 or -1 as PyTorch does (there is nothing to reduce).
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    size = max(ndim, 1)
     result = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -size <= a < size:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        result.append(a % ndim if ndim else 0)
-    return tuple(sorted(set(result)))
+        result.append(a % size)
+    if len(set(result)) != len(result):
+        raise ValueError(f"axis {axis} names the same axis twice")
+    return tuple(sorted(result)) if ndim else ()
 
 
 def expand_reduced(grad, shape, axes, keepdims):

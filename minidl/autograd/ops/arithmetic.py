@@ -6,6 +6,8 @@ may be a Python number, which is a constant and gets no gradient.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ... import backend
 from ..function import Function
 from ._util import broadcast_error, shape_of, unbroadcast
@@ -89,7 +91,12 @@ class Div(Function):
 
 
 class Pow(Function):
-    """z = x ** y.  dz/dx = y * x**(y-1) and dz/dy = z * ln(x) (x > 0)."""
+    """z = x ** y.  dz/dx = y * x**(y-1) and dz/dy = z * ln(x) (x > 0).
+
+    At the edge x = 0 the formulas give 0 * inf; PyTorch's values are used instead, which
+    are the true derivatives away from the single point (0, 0): x**0 = 1 for every x, so
+    dz/dx = 0 where y = 0; and 0**y = 0 for every y > 0, so dz/dy = 0 where x = 0, y >= 0.
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -104,12 +111,13 @@ class Pow(Function):
     def backward(ctx, g):
         x, y, z = ctx.saved_tensors
         needs_x, needs_y = ctx.needs_input_grad
+        xp = backend.get_array_module(z)
         gx = gy = None
-        if needs_x:
-            gx = unbroadcast(g * y * x ** (y - 1), x.shape)
-        if needs_y:
-            xp = backend.get_array_module(z)
-            gy = unbroadcast(g * z * xp.log(x), y.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the x = 0 cases are replaced
+            if needs_x:
+                gx = unbroadcast(g * xp.where(y == 0, 0, y * x ** (y - 1)), x.shape)
+            if needs_y:
+                gy = unbroadcast(g * xp.where((x == 0) & (y >= 0), 0, z * xp.log(x)), y.shape)
         return gx, gy
 
 

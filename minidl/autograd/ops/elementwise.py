@@ -129,7 +129,10 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    """y = x for x > 0, a*x otherwise.  dy/dx = 1 or a."""
+    """y = x for x > 0, a*x otherwise.  dy/dx = 1 or a (a at the kink x = 0, like PyTorch).
+
+    The slope ``a`` is a hyper-parameter, not an input with a gradient (None).
+    """
 
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
@@ -140,11 +143,14 @@ class LeakyReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return backend.get_array_module(g).where(x > 0, g, g * ctx.slope)
+        return backend.get_array_module(g).where(x > 0, g, g * ctx.slope), None
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi).  dy/dx = 1 for lo <= x <= hi, else 0 (PyTorch's clamp)."""
+    """y = min(max(x, lo), hi).  dy/dx = 1 for lo <= x <= hi, else 0 (PyTorch's clamp).
+
+    The bounds are constants: their gradients are None.
+    """
 
     @staticmethod
     def forward(ctx, x, lo=None, hi=None):
@@ -163,7 +169,7 @@ class Clip(Function):
             inside = x >= lo
         if hi is not None:
             inside = inside & (x <= hi)
-        return g * inside
+        return g * inside, None, None
 
 
 class Maximum(Function):
