@@ -1,0 +1,48 @@
+"""A small CNN trained on the built-in Shapes data, shared by the visualization tests.
+
+``trained_shapes_cnn()`` trains once per test process (a few seconds) and caches the
+result; every call returns the same model (in eval mode) and data.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+import minidl
+import minidl.functional as F
+import minidl.nn as nn
+from minidl.data import DataLoader, Shapes
+
+
+def small_cnn(num_classes=8, in_channels=3):
+    """(conv-bn-relu-pool) x2, conv-bn-relu, global average pooling, linear: CAM-ready."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+
+
+@functools.lru_cache(maxsize=None)
+def trained_shapes_cnn(size=32, n_train=2000, epochs=4, seed=0):
+    """(model, train set, test set, test accuracy) of a small CNN trained on Shapes."""
+    minidl.manual_seed(seed)
+    train = Shapes(n=n_train, size=size, seed=seed)
+    test = Shapes(n=400, size=size, seed=seed, train=False)
+    model = small_cnn(len(train.classes))
+    opt = minidl.optim.Adam(model.parameters(), lr=0.01)
+    loader = DataLoader(train, batch_size=64, shuffle=True, seed=seed)
+    model.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with minidl.no_grad():
+        images = np.stack([test[i][0] for i in range(len(test))])
+        labels = np.array([test[i][1] for i in range(len(test))])
+        accuracy = (model(minidl.tensor(images)).numpy().argmax(1) == labels).mean()
+    return model, train, test, float(accuracy)
