@@ -1,7 +1,7 @@
 """A small CNN trained on the built-in Shapes data, shared by the visualization tests.
 
-``trained_shapes_cnn()`` trains once per test process (a few seconds) and caches the
-result; every call returns the same model (in eval mode) and data.
+``trained_shapes_cnn()`` trains once per test process (plain backgrounds, so a few epochs
+suffice) and caches the result; every call returns the same model (in eval mode) and data.
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ def small_cnn(num_classes=8, in_channels=3):
 
 
 @functools.lru_cache(maxsize=None)
-def trained_shapes_cnn(size=32, n_train=2000, epochs=4, seed=0):
+def trained_shapes_cnn(size=32, n_train=2000, epochs=5, seed=0):
     """(model, train set, test set, test accuracy) of a small CNN trained on Shapes."""
     minidl.manual_seed(seed)
-    train = Shapes(n=n_train, size=size, seed=seed)
-    test = Shapes(n=400, size=size, seed=seed, train=False)
+    train = Shapes(n=n_train, size=size, seed=seed, background="plain")
+    test = Shapes(n=400, size=size, seed=seed, train=False, background="plain")
     model = small_cnn(len(train.classes))
     opt = minidl.optim.Adam(model.parameters(), lr=0.01)
     loader = DataLoader(train, batch_size=64, shuffle=True, seed=seed)
