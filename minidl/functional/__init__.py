@@ -2,7 +2,7 @@
 
 Names and signatures follow ``torch.nn.functional``.
 """
-from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import leaky_relu, log_softmax, relu, relu6, sigmoid, silu, softmax, tanh
 from .conv import conv1d, conv2d, conv_output_size, conv_transpose2d
 from .dropout import *  # noqa: F401,F403
 from .linear import linear

@@ -28,3 +28,23 @@ def softmax(input, dim: int = -1):
 
 def log_softmax(input, dim: int = -1):
     return ops.LogSoftmax.apply(_t(input), dim)
+
+
+def relu6(input):
+    """y = min(max(x, 0), 6) (MobileNet's activation, kept bounded for low-precision inference).
+
+    Composed as ``relu(x).clip(max=6)``, so dy/dx = 1 for 0 < x < 6 and 0 elsewhere: the ReLU
+    passes the gradient where x > 0 (following ``minidl.backprop_rule``) and the clip where
+    the ReLU's output is <= 6.
+    """
+    return relu(input).clip(max=6.0)
+
+
+def silu(input):
+    """y = x * sigmoid(x) (SiLU, also called Swish; EfficientNet's activation).
+
+    Composed from a product and a sigmoid, so the chain rule gives
+    dy/dx = s + x s (1 - s) = s (1 + x (1 - s)) with s = sigmoid(x).
+    """
+    input = _t(input)
+    return input * sigmoid(input)

@@ -1,6 +1,7 @@
 """Layers: modules that hold parameters and call ``minidl.functional``."""
 from . import init
-from .activation import Flatten, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (Flatten, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax,
+                         Tanh)
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import *  # noqa: F401,F403

@@ -15,6 +15,26 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class ReLU6(Module):
+    """min(max(x, 0), 6) (MobileNet v2). ``inplace`` is accepted for PyTorch compatibility."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (EfficientNet). ``inplace`` is accepted for PyTorch compatibility."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, x):
+        return F.silu(x)
+
+
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
