@@ -18,6 +18,7 @@ from .autograd.functions import (abs, arange, clip, concatenate, eye, exp, flatt
 from .backend import (cuda_is_available, get_default_dtype, get_rng_state, manual_seed,
                       set_default_dtype, set_rng_state)
 from . import data, functional, kernels, nn, optim  # noqa: E402,I001  (built on the names above)
+from . import models  # noqa: E402  (the zoo, built on nn)
 
 float32 = _np.dtype("float32")
 float64 = _np.dtype("float64")
