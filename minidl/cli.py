@@ -1,0 +1,508 @@
+"""The ``minidl`` command: train zoo models, evaluate checkpoints, list the zoo.
+
+    minidl train lenet5 --data mnist --data-dir ../shared/data/mnist --val-split 0.2 --epochs 10
+    minidl eval runs/lenet5-mnist/checkpoint.ckpt
+    minidl models resnet20 resnet18 --out complexity.png
+
+Each subcommand is a pair of small functions: ``add_<name>(subparsers)`` declares its
+arguments and sets ``run=cmd_<name>``, which gets the parsed arguments and returns an exit
+code. To add one, write the pair and list ``add_<name>`` in ``SUBCOMMANDS``; keep imports of
+heavy modules inside ``cmd_<name>`` so that ``minidl --help`` stays fast.
+
+A user error (unknown model, missing data, corrupt checkpoint, ...) is printed as one line on
+stderr with exit code 1; ``--traceback`` shows the full traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import copy
+import os
+import sys
+import time
+
+DATASETS = ("shapes", "mnist", "fashion-mnist", "cifar10", "folder:PATH")
+USER_ERRORS = (OSError, ValueError, RuntimeError)  # CheckpointError is a ValueError
+SHAPES_DEFAULTS = {"shapes_n": 4000, "shapes_test_n": 1000, "shapes_size": 32}
+DATA_KEYS = ("data", "data_dir", "val_split", "shapes_n", "shapes_test_n", "shapes_size")
+
+
+# ----------------------------------------------------------------------------- entry point
+def main(argv=None) -> int:
+    """Run the ``minidl`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"minidl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        if args.traceback:
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the exception held
+        print(f"minidl {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minidl", description="Train, evaluate and inspect minidl models.")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an error instead of one line")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _add_data_options(parser, defaults_from: str | None = None) -> None:
+    """--data and its companions; ``defaults_from`` names where unset values come from."""
+    def default(value):
+        return f" (default: as in {defaults_from})" if defaults_from else f" (default: {value})"
+
+    parser.add_argument("--data", default=None, metavar="DATA",
+                        help="shapes, mnist, fashion-mnist, cifar10 or folder:PATH (a folder of "
+                        "class sub-folders, or with train/ and val/ or test/ inside)"
+                        + default("shapes"))
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding the data files" + default("$MINIDL_DATA_DIR/<name>"))
+    parser.add_argument("--val-split", type=_fraction, default=None, metavar="F",
+                        help="evaluate on the last fraction F of the training split (or of the "
+                        "only split there is), train on the rest; 0: evaluate on the test split"
+                        + default(0))
+    parser.add_argument("--shapes-n", type=int, default=None,
+                        help="shapes: training images" + default(SHAPES_DEFAULTS["shapes_n"]))
+    parser.add_argument("--shapes-test-n", type=int, default=None,
+                        help="shapes: test images" + default(SHAPES_DEFAULTS["shapes_test_n"]))
+    parser.add_argument("--shapes-size", type=int, default=None,
+                        help="shapes: image size in pixels" + default(SHAPES_DEFAULTS["shapes_size"]))
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and less than 1, got {text}")
+    return value
+
+
+def _add_device_options(parser) -> None:
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--kernels", choices=["auto", "reference", "numba"], default="auto",
+                        help="kernel implementations (default: auto, the fastest measured)")
+
+
+# ----------------------------------------------------------------------------- train
+def add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a zoo model on a data set",
+        description="Train a model of the zoo; write metrics.jsonl, curve.png and "
+        "checkpoint.ckpt into the run folder after every epoch.")
+    p.add_argument("model", help="a model name (see `minidl models`)")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (default 10)")
+    p.add_argument("--batch-size", type=int, default=64, help="default 64")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 0.05 for sgd, 0.001 for adam); the peak rate "
+                   "for --schedule onecycle")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="sgd (with --momentum) or adam (default sgd)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
+    p.add_argument("--schedule", choices=["none", "step", "cosine", "onecycle"], default="none",
+                   help="learning-rate schedule: step (x0.1 every third of the epochs), cosine "
+                   "(to 0 at the end), onecycle (per batch) or none (default)")
+    p.add_argument("--augment", action="store_true",
+                   help="random crops (and horizontal flips, except for digits)")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    p.add_argument("--out", default=None, help="run folder (default runs/MODEL-DATA)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's checkpoint, with the same settings (only "
+                   "--epochs may grow, and only without a schedule)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_device_options(p)
+    p.set_defaults(run=cmd_train)
+
+
+# Settings that must not change when a run is resumed (epochs is checked separately).
+RESUME_KEYS = ("model", "data", "val_split", "shapes_n", "shapes_test_n", "shapes_size",
+               "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
+               "augment", "seed")
+
+
+def cmd_train(args) -> int:
+    import minidl
+    from minidl import kernels, models, train
+
+    started = time.perf_counter()
+    if args.epochs < 1 or args.batch_size < 1:
+        raise ValueError("--epochs and --batch-size must be at least 1")
+    _fill_data_defaults(args)
+    args.lr = args.lr if args.lr is not None else {"sgd": 0.05, "adam": 0.001}[args.optimizer]
+    args.out = args.out or os.path.join("runs", f"{args.model}-{_data_name(args.data)}")
+    if args.data_dir is not None:  # so that `minidl eval` finds it from anywhere
+        args.data_dir = os.path.abspath(args.data_dir)
+    config = {key: getattr(args, key) for key in RESUME_KEYS + ("epochs", "data_dir")}
+    if args.resume:
+        _check_resume(args.out, config)
+    input_size = models.input_size(args.model)  # an unknown model fails here, before any work
+    minidl.manual_seed(args.seed)
+    data = load_data(args, input_size, train=True)
+    model = models.get(args.model, num_classes=len(data.classes), in_channels=data.channels)
+    params, macs = _probe(model, args.model, data.input_shape)
+    print(f"{args.model}: {params:,} parameters, {macs / 1e6:.1f} M multiply-adds per image; "
+          f"training on {len(data.train)} images, evaluating on {data.eval_name}")
+    with kernels.use(args.kernels):
+        model.to(args.device)
+        train_loader = minidl.data.DataLoader(data.train, args.batch_size, shuffle=True,
+                                              prefetch=2, device=args.device)
+        eval_loader = minidl.data.DataLoader(data.eval, 256, device=args.device)
+        optimizer = _optimizer(model, args)
+        scheduler = _scheduler(optimizer, args, len(train_loader))
+        meta = {"model": args.model, "model_args": {"num_classes": len(data.classes),
+                                                    "in_channels": data.channels},
+                "classes": data.classes, "input": data.input, "config": config}
+        try:
+            history = train.fit(model, optimizer, train_loader, args.epochs, eval_loader, scheduler,
+                                out=args.out, resume=args.resume, meta=meta,
+                                progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print(f"interrupted: the finished epochs are saved in {args.out}; continue with the "
+                  "same command and --resume", file=sys.stderr)
+            return 130
+    print(f"test accuracy {history[-1]['val_acc']:.2%} on {data.eval_name}; "
+          f"wall time {time.perf_counter() - started:.1f} s; run folder {args.out}")
+    return 0
+
+
+def _check_resume(out: str, config: dict) -> None:
+    """Refuse to resume a checkpoint made with different settings."""
+    from minidl import checkpoint, train
+
+    path = os.path.join(out, train.CHECKPOINT)
+    if not os.path.exists(path):
+        return  # fit starts from scratch and says so
+    saved = checkpoint.load(path)["meta"]["config"]
+    changed = [f"--{key.replace('_', '-')} {saved.get(key)} -> {config[key]}"
+               for key in RESUME_KEYS if saved.get(key) != config[key]]
+    if config["epochs"] != saved["epochs"] and config["schedule"] != "none":
+        changed.append(f"--epochs {saved['epochs']} -> {config['epochs']} (the {config['schedule']} "
+                       "schedule depends on it)")
+    if changed:
+        raise ValueError(f"cannot resume {path} with different settings: {'; '.join(changed)}")
+
+
+def _probe(model, name: str, input_shape) -> tuple:
+    """(parameters, multiply-adds) of one image; also checks that the model takes the images."""
+    from minidl import models
+
+    try:
+        return models.complexity(model, input_shape)
+    except (ValueError, RuntimeError) as error:
+        shape = "x".join(map(str, input_shape))
+        raise ValueError(f"model {name} cannot take {shape} images: {error}") from None
+
+
+def _optimizer(model, args):
+    from minidl import optim
+
+    if args.optimizer == "adam":
+        return optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    return optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                     weight_decay=args.weight_decay)
+
+
+def _scheduler(optimizer, args, batches_per_epoch: int):
+    from minidl import optim
+
+    if args.schedule == "step":
+        return optim.StepLR(optimizer, step_size=max(1, round(args.epochs / 3)), gamma=0.1)
+    if args.schedule == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    if args.schedule == "onecycle":
+        return optim.OneCycleLR(optimizer, args.lr, epochs=args.epochs,
+                                steps_per_epoch=batches_per_epoch)
+    return None
+
+
+# ----------------------------------------------------------------------------- eval
+def add_eval(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a checkpoint: accuracy, per-class accuracy, confusion matrix",
+        description="Rebuild the model a checkpoint was trained as, evaluate it on a data set "
+        "and save the confusion matrix as a PNG.")
+    p.add_argument("checkpoint", help="a checkpoint.ckpt written by `minidl train`")
+    _add_data_options(p, defaults_from="the checkpoint")
+    p.add_argument("--batch-size", type=int, default=256, help="default 256")
+    p.add_argument("--out", default=None,
+                   help="confusion-matrix PNG (default: confusion.png next to the checkpoint)")
+    _add_device_options(p)
+    p.set_defaults(run=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from minidl import checkpoint, data, kernels, models, train
+
+    state = checkpoint.load(args.checkpoint)
+    meta = state.get("meta") if isinstance(state, dict) else None
+    if not meta or not {"model", "model_args", "classes", "input", "config"} <= set(meta):
+        raise ValueError(f"{args.checkpoint}: no description of the model in it (only checkpoints "
+                         "written by `minidl train` can be evaluated)")
+    for key in DATA_KEYS:  # data options not given: as in training
+        if getattr(args, key) is None:
+            setattr(args, key, meta["config"][key])
+    model = models.get(meta["model"], **meta["model_args"])
+    model.load_state_dict(state["model"])
+    dataset = load_data(args, models.input_size(meta["model"]), train=False, input=meta["input"])
+    with kernels.use(args.kernels):
+        model.to(args.device)
+        loader = data.DataLoader(dataset.eval, args.batch_size, device=args.device)
+        result = train.evaluate(model, loader, progress=True)
+    print(f"{meta['model']} after {state['epoch']} epochs: accuracy {result['accuracy']:.2%} "
+          f"(loss {result['loss']:.4f}) on {dataset.eval_name}")
+    support = result["confusion"].sum(axis=1)
+    for name, accuracy, n in zip(meta["classes"], result["per_class_accuracy"], support):
+        print(f"  {name:<20} {accuracy:8.2%}  of {n}")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "confusion.png")
+    train.plot_confusion(result["confusion"], meta["classes"], out,
+                         title=f"{meta['model']}: {result['accuracy']:.2%} on {dataset.eval_name}")
+    print(f"confusion matrix: {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- models
+def add_models(subparsers) -> None:
+    p = subparsers.add_parser(
+        "models", help="list the zoo with parameters and multiply-adds",
+        description="Print every zoo model (or the NAMEs given) with its parameters and "
+        "multiply-adds for one image of its canonical input size, and plot one against the "
+        "other.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="models to list (default: all)")
+    p.add_argument("--out", default="model_complexity.png",
+                   help="scatter plot PNG (default model_complexity.png)")
+    p.set_defaults(run=cmd_models)
+
+
+def cmd_models(args) -> int:
+    from minidl import models
+
+    rows = []
+    print(f"{'model':<20} {'input':>11} {'parameters':>13} {'multiply-adds':>15}")
+    for name in args.names or models.names():
+        shape = models.input_size(name)
+        params, macs = models.complexity(models.get(name), shape)
+        rows.append((name, params, macs))
+        print(f"{name:<20} {'x'.join(map(str, shape)):>11} {params:>13,} {macs:>15,}", flush=True)
+    plot_complexity(rows, args.out)
+    print(f"chart: {args.out}")
+    return 0
+
+
+def plot_complexity(rows, path: str) -> None:
+    """Scatter of parameters against multiply-adds (log-log), one labelled point per model."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax = fig.subplots()
+    for name, params, macs in rows:
+        ax.scatter(macs / 1e9, params / 1e6, s=25)
+        ax.annotate(name, (macs / 1e9, params / 1e6), xytext=(4, 3), textcoords="offset points",
+                    fontsize=7)
+    ax.set(xscale="log", yscale="log", xlabel="multiply-adds per image (G)",
+           ylabel="parameters (M)", title="model complexity at the canonical input size")
+    ax.grid(alpha=0.3, which="both")
+    fig.savefig(path, dpi=100)
+
+
+# ----------------------------------------------------------------------------- bench
+def add_bench(subparsers) -> None:
+    from minidl import bench
+    p = subparsers.add_parser(
+        "bench", help="time the kernels and training steps against PyTorch",
+        description="Time every kernel implementation of conv, pooling, batch norm, dropout "
+        "and LRN on real layer shapes, and whole training steps, against PyTorch; write "
+        "RESULTS.md and a chart.")
+    bench.add_arguments(p)
+    p.set_defaults(run=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from minidl import bench
+    return bench.run_from_args(args)
+
+
+SUBCOMMANDS = [add_train, add_eval, add_models, add_bench]
+
+
+# ----------------------------------------------------------------------------- data
+class Data:
+    """What ``load_data`` found: the training and evaluation sets and how to feed a model.
+
+    Attributes: ``train`` (None when only evaluating), ``eval``, ``eval_name`` (in words),
+    ``classes``, ``channels``, ``input_shape`` (C, H, W after padding) and ``input``
+    (the preprocessing, stored in checkpoints: ``pad_to``, ``mean``, ``std``).
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _fill_data_defaults(args) -> None:
+    for key, value in {"data": "shapes", **SHAPES_DEFAULTS}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def _data_name(spec: str) -> str:
+    return os.path.basename(os.path.normpath(spec[len("folder:"):])) if spec.startswith("folder:") else spec
+
+
+def load_data(args, model_input, train: bool, input=None) -> Data:
+    """The data sets ``args`` ask for, preprocessed for a model whose canonical input is
+    ``model_input`` (C, H, W).
+
+    Preprocessing: images smaller than a small model's input (at most 64 pixels, like
+    LeNet-5's 32x32) are zero-padded to it (MNIST's 28x28 for LeNet-5); then each channel is
+    normalised with the training images' mean and standard deviation. ``input`` gives that
+    preprocessing instead (as stored in a checkpoint).
+    """
+    _fill_data_defaults(args)
+    train_split, test_split = _splits(args, model_input)
+    train_part, eval_part, eval_name = _parts(args, train_split, test_split, train)
+    source = eval_part[0].dataset
+    image_shape = source.get(0)[0].shape
+    if input is None:
+        input = _preprocessing(train_part[0].dataset, train_part[1], image_shape, model_input)
+    return Data(train=_transformed(train_part, args.data, input, args.augment) if train else None,
+                eval=_transformed(eval_part, args.data, input, False), eval_name=eval_name,
+                classes=list(source.classes), channels=image_shape[0],
+                input_shape=(image_shape[0], *(input["pad_to"] or image_shape[1:])), input=input)
+
+
+def _parts(args, train_split, test_split, train: bool) -> tuple:
+    """(training part, evaluation part, the evaluation part in words); a part is a
+    (split, indices) pair. ``--val-split F`` cuts the last F off the training split (or off
+    the only split on disk); otherwise the test split is evaluated."""
+    if args.val_split:
+        source = train_split or test_split
+        n = len(source.dataset)
+        n_eval = round(args.val_split * n)
+        if not 0 < n_eval < n:
+            raise ValueError(f"--val-split {args.val_split} of {n} images leaves nothing to "
+                             "train or to evaluate on")
+        return ((source, range(n - n_eval)), (source, range(n - n_eval, n)),
+                f"the last {n_eval} images of {source.name}")
+    if test_split is None:
+        raise ValueError(f"{args.data} has no separate test split here: pass --val-split F to "
+                         "evaluate on the last fraction F of the training images")
+    if train_split is None and train:
+        raise FileNotFoundError(f"{args.data}: only the test split is on disk: pass --val-split F "
+                                "to train on its first part and evaluate on the last fraction F")
+    train_part = (train_split or test_split, range(len((train_split or test_split).dataset)))
+    return (train_part, (test_split, range(len(test_split.dataset))),
+            f"{test_split.name} ({len(test_split.dataset)} images)")
+
+
+_Split = collections.namedtuple("_Split", "dataset name")  # name: in words, for messages
+
+
+def _splits(args, model_input) -> tuple:
+    """(training split, test split) as ``_Split``s, either None when it is not on disk."""
+    from minidl import data
+
+    spec, root = args.data, args.data_dir
+    if spec == "shapes":
+        def shapes(n, is_train):
+            return data.Shapes(n, size=args.shapes_size, train=is_train)
+        return (_Split(shapes(args.shapes_n, True), "the shapes training set"),
+                _Split(shapes(args.shapes_test_n, False), "the shapes test set"))
+    if spec.startswith("folder:"):
+        return _folder_splits(spec[len("folder:"):], model_input[1:])
+    classes = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST, "cifar10": data.CIFAR10}
+    if spec not in classes:
+        raise ValueError(f"unknown data set {spec!r}: expected one of {', '.join(DATASETS)}")
+    if root is not None and not os.path.isdir(root):
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    splits, errors = [], []
+    for is_train in (True, False):
+        try:
+            dataset = classes[spec](root, train=is_train)
+            splits.append(_Split(dataset, f"the {spec} {'training' if is_train else 'test'} split"))
+        except FileNotFoundError as error:
+            splits.append(None)
+            errors.append(str(error))
+    if splits == [None, None]:
+        raise FileNotFoundError(" / ".join(errors))
+    return tuple(splits)
+
+
+def _folder_splits(path: str, size) -> tuple:
+    """``path/train`` and ``path/val`` (or ``path/test``) if there, else ``path`` alone, as a
+    training split; images are resized to the model's input size ``size`` (H, W)."""
+    from minidl import data
+
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"data folder {path} does not exist")
+    if not os.path.isdir(os.path.join(path, "train")):
+        return _Split(data.ImageFolder(path, size=size), f"the images in {path}"), None
+    test = next((os.path.join(path, name) for name in ("val", "test")
+                 if os.path.isdir(os.path.join(path, name))), None)
+    return (_Split(data.ImageFolder(os.path.join(path, "train"), size=size), f"{path}/train"),
+            _Split(data.ImageFolder(test, size=size), test) if test else None)
+
+
+def _preprocessing(dataset, train_indices, image_shape, model_input) -> dict:
+    """pad_to (H, W or None), mean and std per channel of (up to 10,000) training images."""
+    from minidl import data
+
+    c, h, w = image_shape
+    _, H, W = model_input
+    pad = (h, w) != (H, W) and h <= H <= 64 and w <= W <= 64
+    indices = list(train_indices if train_indices is not None else range(len(dataset)))[:10000]
+    if hasattr(dataset, "data"):  # uint8 arrays in memory
+        images = dataset.data[indices].astype("float32") / 255
+    else:
+        images = data.default_collate([dataset.get(i)[0] for i in indices[:500]])
+    return {"pad_to": [H, W] if pad else None,
+            "mean": images.mean(axis=(0, 2, 3)).tolist(),
+            "std": (images.std(axis=(0, 2, 3)) + 1e-6).tolist()}
+
+
+def _transformed(part, spec: str, input: dict, augment: bool):
+    """The subset ``part`` = (split, indices) with the preprocessing (and augmentation)."""
+    from minidl.data import Subset, transforms as T
+
+    split, indices = part
+    steps = []
+    if input["pad_to"]:
+        steps.append(T.Lambda(_Pad(input["pad_to"])))
+    if augment:
+        size = input["pad_to"] or split.dataset.get(0)[0].shape[1:]
+        steps.append(T.RandomCrop(size, padding=max(2, size[0] // 8)))
+        if spec not in ("mnist",):  # digits are not mirror-symmetric
+            steps.append(T.RandomHorizontalFlip())
+    steps.append(T.Normalize(input["mean"], input["std"]))
+    dataset = copy.copy(split.dataset)  # shares the images; only the transform differs
+    dataset.transform = T.Compose(steps)
+    return Subset(dataset, list(indices))
+
+
+class _Pad:
+    """Zero-pad a (C, h, w) image in the middle of a (C, H, W) one."""
+
+    def __init__(self, size):
+        self.size = tuple(size)
+
+    def __call__(self, image):
+        import numpy as np
+
+        (h, w), (H, W) = image.shape[1:], self.size
+        top, left = (H - h) // 2, (W - w) // 2
+        return np.pad(image, ((0, 0), (top, H - h - top), (left, W - w - left)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
