@@ -3,14 +3,15 @@ and direct kernels for depthwise convolution (groups == in_channels, MobileNet).
 
 Same signatures and results as ``..reference.conv``. The batch is processed in chunks of
 ``nb`` samples whose im2col buffer, laid out channel-major as (C*kh*kw, nb*OH*OW), is
-small enough to stay in cache between being written and being read by the GEMM:
+small enough (CHUNK_BYTES) to stay in the L3 cache between being written and being read
+by the GEMM:
 
     forward        Y (O, nb*P)   = W (O, CK) @ cols (CK, nb*P)     -> y[chunk]
     input grad     gcols         = W^T (CK, O) @ G (O, nb*P)        -> col2im -> gx[chunk]
     weight grad    gW (O, CK)   += G (O, nb*P) @ cols^T             (one GEMM per chunk)
 
-Chunks of several samples keep the GEMMs wide where OH*OW is small (deep layers), and
-chunks of one sample keep the buffer small where it is large (early layers).
+Deep layers (small OH*OW) take the whole batch in one chunk, so their GEMMs stay wide;
+early layers take a few samples per chunk.
 col2im is a gather: each thread owns whole (sample, channel) planes and adds the taps
 into them in a fixed order, so the input gradient has the same bits on every run.
 """
@@ -23,8 +24,7 @@ from ..reference.conv import output_length
 
 __all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
 
-CHUNK_COLUMNS = 2048       # target nb * OH * OW per chunk
-CHUNK_BYTES = 8 * 2 ** 20  # cap on the im2col buffer
+CHUNK_BYTES = 8 * 2 ** 20  # cap on the im2col buffer of one chunk
 
 
 @njit(inline="always")
@@ -95,10 +95,8 @@ def _geometry(x_shape, kernel, stride, padding, dilation):
 
 
 def _chunk(n, rows, plane, itemsize):
-    """Samples per chunk: about CHUNK_COLUMNS columns, at most CHUNK_BYTES of buffer."""
-    by_columns = max(1, CHUNK_COLUMNS // plane)
-    by_bytes = max(1, CHUNK_BYTES // max(1, rows * plane * itemsize))
-    return min(n, by_columns, by_bytes)
+    """Samples per chunk: as many as fit in CHUNK_BYTES of im2col buffer (at least one)."""
+    return min(n, max(1, CHUNK_BYTES // max(1, rows * plane * itemsize)))
 
 
 def _is_depthwise(x_shape, weight_shape, groups):
