@@ -15,13 +15,10 @@ stderr with exit code 1; ``--traceback`` shows the full traceback instead.
 from __future__ import annotations
 
 import argparse
-import collections
-import copy
 import os
 import sys
 import time
 
-DATASETS = ("shapes", "mnist", "fashion-mnist", "cifar10", "folder:PATH")
 USER_ERRORS = (OSError, ValueError, RuntimeError)  # CheckpointError is a ValueError
 SHAPES_DEFAULTS = {"shapes_n": 4000, "shapes_test_n": 1000, "shapes_size": 32}
 DATA_KEYS = ("data", "data_dir", "val_split", "shapes_n", "shapes_test_n", "shapes_size")
@@ -136,13 +133,14 @@ RESUME_KEYS = ("model", "data", "val_split", "shapes_n", "shapes_test_n", "shape
 def cmd_train(args) -> int:
     import minidl
     from minidl import kernels, models, train
+    from minidl.data import presets
 
     started = time.perf_counter()
     if args.epochs < 1 or args.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be at least 1")
     _fill_data_defaults(args)
     args.lr = args.lr if args.lr is not None else {"sgd": 0.05, "adam": 0.001}[args.optimizer]
-    args.out = args.out or os.path.join("runs", f"{args.model}-{_data_name(args.data)}")
+    args.out = args.out or os.path.join("runs", f"{args.model}-{presets.data_name(args.data)}")
     if args.data_dir is not None:  # so that `minidl eval` finds it from anywhere
         args.data_dir = os.path.abspath(args.data_dir)
     config = {key: getattr(args, key) for key in RESUME_KEYS + ("epochs", "data_dir")}
@@ -338,170 +336,22 @@ SUBCOMMANDS = [add_train, add_eval, add_models, add_bench]
 
 
 # ----------------------------------------------------------------------------- data
-class Data:
-    """What ``load_data`` found: the training and evaluation sets and how to feed a model.
-
-    Attributes: ``train`` (None when only evaluating), ``eval``, ``eval_name`` (in words),
-    ``classes``, ``channels``, ``input_shape`` (C, H, W after padding) and ``input``
-    (the preprocessing, stored in checkpoints: ``pad_to``, ``mean``, ``std``).
-    """
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
-
-
 def _fill_data_defaults(args) -> None:
     for key, value in {"data": "shapes", **SHAPES_DEFAULTS}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
 
 
-def _data_name(spec: str) -> str:
-    return os.path.basename(os.path.normpath(spec[len("folder:"):])) if spec.startswith("folder:") else spec
+def load_data(args, model_input, train: bool, input=None):
+    """``minidl.data.presets.load`` with the data options in ``args``."""
+    from minidl.data import presets
 
-
-def load_data(args, model_input, train: bool, input=None) -> Data:
-    """The data sets ``args`` ask for, preprocessed for a model whose canonical input is
-    ``model_input`` (C, H, W).
-
-    Preprocessing: images smaller than a small model's input (at most 64 pixels, like
-    LeNet-5's 32x32) are zero-padded to it (MNIST's 28x28 for LeNet-5); then each channel is
-    normalised with the training images' mean and standard deviation. ``input`` gives that
-    preprocessing instead (as stored in a checkpoint).
-    """
     _fill_data_defaults(args)
-    train_split, test_split = _splits(args, model_input)
-    train_part, eval_part, eval_name = _parts(args, train_split, test_split, train)
-    source = eval_part[0].dataset
-    image_shape = source.get(0)[0].shape
-    if input is None:
-        input = _preprocessing(train_part[0].dataset, train_part[1], image_shape, model_input)
-    return Data(train=_transformed(train_part, args.data, input, args.augment) if train else None,
-                eval=_transformed(eval_part, args.data, input, False), eval_name=eval_name,
-                classes=list(source.classes), channels=image_shape[0],
-                input_shape=(image_shape[0], *(input["pad_to"] or image_shape[1:])), input=input)
-
-
-def _parts(args, train_split, test_split, train: bool) -> tuple:
-    """(training part, evaluation part, the evaluation part in words); a part is a
-    (split, indices) pair. ``--val-split F`` cuts the last F off the training split (or off
-    the only split on disk); otherwise the test split is evaluated."""
-    if args.val_split:
-        source = train_split or test_split
-        n = len(source.dataset)
-        n_eval = round(args.val_split * n)
-        if not 0 < n_eval < n:
-            raise ValueError(f"--val-split {args.val_split} of {n} images leaves nothing to "
-                             "train or to evaluate on")
-        return ((source, range(n - n_eval)), (source, range(n - n_eval, n)),
-                f"the last {n_eval} images of {source.name}")
-    if test_split is None:
-        raise ValueError(f"{args.data} has no separate test split here: pass --val-split F to "
-                         "evaluate on the last fraction F of the training images")
-    if train_split is None and train:
-        raise FileNotFoundError(f"{args.data}: only the test split is on disk: pass --val-split F "
-                                "to train on its first part and evaluate on the last fraction F")
-    train_part = (train_split or test_split, range(len((train_split or test_split).dataset)))
-    return (train_part, (test_split, range(len(test_split.dataset))),
-            f"{test_split.name} ({len(test_split.dataset)} images)")
-
-
-_Split = collections.namedtuple("_Split", "dataset name")  # name: in words, for messages
-
-
-def _splits(args, model_input) -> tuple:
-    """(training split, test split) as ``_Split``s, either None when it is not on disk."""
-    from minidl import data
-
-    spec, root = args.data, args.data_dir
-    if spec == "shapes":
-        def shapes(n, is_train):
-            return data.Shapes(n, size=args.shapes_size, train=is_train)
-        return (_Split(shapes(args.shapes_n, True), "the shapes training set"),
-                _Split(shapes(args.shapes_test_n, False), "the shapes test set"))
-    if spec.startswith("folder:"):
-        return _folder_splits(spec[len("folder:"):], model_input[1:])
-    classes = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST, "cifar10": data.CIFAR10}
-    if spec not in classes:
-        raise ValueError(f"unknown data set {spec!r}: expected one of {', '.join(DATASETS)}")
-    if root is not None and not os.path.isdir(root):
-        raise FileNotFoundError(f"data folder {root} does not exist")
-    splits, errors = [], []
-    for is_train in (True, False):
-        try:
-            dataset = classes[spec](root, train=is_train)
-            splits.append(_Split(dataset, f"the {spec} {'training' if is_train else 'test'} split"))
-        except FileNotFoundError as error:
-            splits.append(None)
-            errors.append(str(error))
-    if splits == [None, None]:
-        raise FileNotFoundError(" / ".join(errors))
-    return tuple(splits)
-
-
-def _folder_splits(path: str, size) -> tuple:
-    """``path/train`` and ``path/val`` (or ``path/test``) if there, else ``path`` alone, as a
-    training split; images are resized to the model's input size ``size`` (H, W)."""
-    from minidl import data
-
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"data folder {path} does not exist")
-    if not os.path.isdir(os.path.join(path, "train")):
-        return _Split(data.ImageFolder(path, size=size), f"the images in {path}"), None
-    test = next((os.path.join(path, name) for name in ("val", "test")
-                 if os.path.isdir(os.path.join(path, name))), None)
-    return (_Split(data.ImageFolder(os.path.join(path, "train"), size=size), f"{path}/train"),
-            _Split(data.ImageFolder(test, size=size), test) if test else None)
-
-
-def _preprocessing(dataset, train_indices, image_shape, model_input) -> dict:
-    """pad_to (H, W or None), mean and std per channel of (up to 10,000) training images."""
-    from minidl import data
-
-    c, h, w = image_shape
-    _, H, W = model_input
-    pad = (h, w) != (H, W) and h <= H <= 64 and w <= W <= 64
-    indices = list(train_indices if train_indices is not None else range(len(dataset)))[:10000]
-    if hasattr(dataset, "data"):  # uint8 arrays in memory
-        images = dataset.data[indices].astype("float32") / 255
-    else:
-        images = data.default_collate([dataset.get(i)[0] for i in indices[:500]])
-    return {"pad_to": [H, W] if pad else None,
-            "mean": images.mean(axis=(0, 2, 3)).tolist(),
-            "std": (images.std(axis=(0, 2, 3)) + 1e-6).tolist()}
-
-
-def _transformed(part, spec: str, input: dict, augment: bool):
-    """The subset ``part`` = (split, indices) with the preprocessing (and augmentation)."""
-    from minidl.data import Subset, transforms as T
-
-    split, indices = part
-    steps = []
-    if input["pad_to"]:
-        steps.append(T.Lambda(_Pad(input["pad_to"])))
-    if augment:
-        size = input["pad_to"] or split.dataset.get(0)[0].shape[1:]
-        steps.append(T.RandomCrop(size, padding=max(2, size[0] // 8)))
-        if spec not in ("mnist",):  # digits are not mirror-symmetric
-            steps.append(T.RandomHorizontalFlip())
-    steps.append(T.Normalize(input["mean"], input["std"]))
-    dataset = copy.copy(split.dataset)  # shares the images; only the transform differs
-    dataset.transform = T.Compose(steps)
-    return Subset(dataset, list(indices))
-
-
-class _Pad:
-    """Zero-pad a (C, h, w) image in the middle of a (C, H, W) one."""
-
-    def __init__(self, size):
-        self.size = tuple(size)
-
-    def __call__(self, image):
-        import numpy as np
-
-        (h, w), (H, W) = image.shape[1:], self.size
-        top, left = (H - h) // 2, (W - w) // 2
-        return np.pad(image, ((0, 0), (top, H - h - top), (left, W - w - left)))
+    return presets.load(args.data, model_input, data_dir=args.data_dir,
+                        val_split=args.val_split, train=train,
+                        augment=getattr(args, "augment", False), input=input,
+                        shapes_n=args.shapes_n, shapes_test_n=args.shapes_test_n,
+                        shapes_size=args.shapes_size)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ and image folders are read from ``root`` or ``$MINIDL_DATA_DIR/<name>``. Random 
 called as ``transform(image, rng)`` with a generator the loader derives from (seed, epoch,
 index), so ``minidl.manual_seed(s)`` makes the whole data pipeline reproducible.
 """
-from . import transforms
+from . import presets, transforms
 from .cifar import CIFAR10, CIFAR100
 from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, get_sample, random_split
 from .download import download, md5sum

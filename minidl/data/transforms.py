@@ -83,6 +83,26 @@ class Normalize:
         return f"Normalize(mean={self.mean.ravel().tolist()}, std={self.std.ravel().tolist()})"
 
 
+class CenterPad:
+    """Zero-pad a (C, h, w) image in the middle of a (C, H, W) one (MNIST's 28x28 digits
+    in LeNet-5's 32x32 input, as LeCun et al. did)."""
+
+    def __init__(self, size, fill: float = 0.0):
+        self.size = _pair(size)
+        self.fill = fill
+
+    def __call__(self, image, rng=None):
+        (h, w), (H, W) = image.shape[1:], self.size
+        if h > H or w > W:
+            raise ValueError(f"CenterPad: image {h}x{w} is larger than {H}x{W}")
+        top, left = (H - h) // 2, (W - w) // 2
+        return np.pad(image, ((0, 0), (top, H - h - top), (left, W - w - left)),
+                      constant_values=self.fill)
+
+    def __repr__(self):
+        return f"CenterPad(size={self.size})"
+
+
 class RandomCrop:
     """Pad the image by ``padding`` pixels on each side, then cut out a random ``size`` window.
 
