@@ -192,7 +192,7 @@ def test_one_sgd_step_lowers_the_loss(name):
     rng = np.random.default_rng(0)
     x = minidl.tensor(rng.standard_normal((8, channels, size, size)).astype(np.float32))
     labels = minidl.tensor(rng.integers(0, 10, 8))
-    before, after = sgd_step(model, x, labels, lr=0.01)
+    before, after = sgd_step(model, x, labels, lr=0.001)  # small enough for first order
     assert after < before
 
 
@@ -332,7 +332,10 @@ def test_training_mode_gradients_match_torchvision(name, options):
     ours.backward()
     assert ours.item() == pytest.approx(loss.item(), rel=1e-12)
     expected = {k: p.grad.numpy() for k, p in reference.named_parameters()}
-    scale = max(np.abs(g).max() for g in expected.values())
+    scale = max(np.linalg.norm(g) for g in expected.values())
+    # Norm-wise per tensor: an entry that cancels to nearly zero inherits the rounding of the
+    # large terms it sums (float64 through a deep stack of batch norms), and some biases have
+    # a zero gradient (rounding noise on both sides), so each tensor is compared as a whole.
     for key, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad, expected[key], rtol=1e-9, atol=1e-12 * scale,
-                                   err_msg=key)
+        error = np.linalg.norm(p.grad - expected[key])
+        assert error <= 1e-10 * np.linalg.norm(expected[key]) + 1e-12 * scale, key
