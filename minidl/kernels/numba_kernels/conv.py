@@ -1,19 +1,31 @@
-"""Numba convolution kernels: im2col/col2im compiled and parallel, OpenBLAS for the GEMMs,
-and direct kernels for depthwise convolution (groups == in_channels, MobileNet).
+"""Numba convolution kernels: compiled, parallel im2col/col2im around OpenBLAS GEMMs, and
+direct kernels for depthwise convolution (groups == in_channels, MobileNet).
 
-Same signatures and results as ``..reference.conv``. The batch is processed in chunks of
-``nb`` samples whose im2col buffer, laid out channel-major as (C*kh*kw, nb*OH*OW), is
-small enough (CHUNK_BYTES) to stay in the L3 cache between being written and being read
-by the GEMM:
+Same signatures and results as ``..reference.conv``. Internally the input is turned into
+channel-major layout xc (C, N, H, W) once, so that the im2col rows of one channel and tap,
+over a chunk of samples, are one contiguous block:
 
-    forward        Y (O, nb*P)   = W (O, CK) @ cols (CK, nb*P)     -> y[chunk]
-    input grad     gcols         = W^T (CK, O) @ G (O, nb*P)        -> col2im -> gx[chunk]
-    weight grad    gW (O, CK)   += G (O, nb*P) @ cols^T             (one GEMM per chunk)
+    cols[(c, i, j), b*P + p] = xc[c, b, oh*sh - ph + i*dh, ow*sw - pw + j*dw]   (0 outside)
 
-Deep layers (small OH*OW) take the whole batch in one chunk, so their GEMMs stay wide;
-early layers take a few samples per chunk.
-col2im is a gather: each thread owns whole (sample, channel) planes and adds the taps
-into them in a fixed order, so the input gradient has the same bits on every run.
+    forward        Y (O, nb*P)  = W (O, CK) @ cols (CK, nb*P)      -> y[chunk] (NCHW)
+    input grad     gcols        = W^T (CK, O) @ G (O, nb*P)         -> col2im -> gx[chunk]
+    weight grad    gW (O, CK)  += G (O, nb*P) @ cols^T              (one GEMM per chunk)
+
+Three ways to fill cols, fastest first:
+
+* 1x1, stride 1, no padding: cols *is* xc (a view; no copy at all);
+* shifted copies, when the output is the input divided by the stride s (3x3 padding 1 at
+  stride 1 or 2, 1x1 at stride 2, ResNet's 7x7 stride-2 stem, ...): split xc into its s*s
+  phases X_ab[y, x] = xc[s*y + a, s*x + b] (for s = 1, xc itself), each the size of the
+  output. Tap (i, j) reads phase ((i*dh - ph) mod s, (j*dw - pw) mod s) shifted by
+  ((i*dh - ph) // s, (j*dw - pw) // s), so its row of cols is the phase's whole block of the
+  chunk shifted by one offset: one long copy, after which the few positions whose source is
+  outside the image (they wrapped onto a neighbouring row or sample) are set to zero;
+* anything else: row by row.
+
+col2im is the adjoint: each task owns a whole channel of the gradient and adds its taps
+into it in a fixed order, so no two threads write the same pixel and repeated backward
+passes give identical bits.
 """
 from __future__ import annotations
 
@@ -24,9 +36,10 @@ from ..reference.conv import output_length
 
 __all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
 
-CHUNK_BYTES = 8 * 2 ** 20  # cap on the im2col buffer of one chunk
+CHUNK_BYTES = 8 * 2 ** 20  # cap on the im2col buffer of one chunk of samples
 
 
+# ----------------------------------------------------------------------------- helpers
 @njit(inline="always")
 def _valid_range(offset, size, stride, out):
     """Outputs o in [lo, hi) whose tap reads a real pixel: 0 <= o*stride + offset < size."""
@@ -35,16 +48,90 @@ def _valid_range(offset, size, stride, out):
     return lo, max(lo, hi)
 
 
+@njit(inline="always")
+def _clear_outside(row, nb, h, w, di, dj):
+    """Zero the positions of a shifted row whose source (y + di, x + dj) is not in the
+    image: the first or last |di| rows and |dj| columns of every sample's plane (scalar
+    stores: these runs are a pixel or two long)."""
+    plane = h * w
+    top, bottom = max(0, -di), min(h, h - di)
+    left, right = max(0, -dj), min(w, w - dj)
+    for b in range(nb):
+        start = b * plane
+        for k in range(start, start + top * w):
+            row[k] = 0
+        for k in range(start + bottom * w, start + plane):
+            row[k] = 0
+        if left == 0 and right == w:
+            continue
+        for y in range(top, bottom):
+            line = start + y * w
+            for x in range(left):
+                row[line + x] = 0
+            for x in range(right, w):
+                row[line + x] = 0
+
+
+@njit(inline="always")
+def _accumulate(dst, src):
+    """dst += src elementwise (an explicit loop over two views with one index vectorises;
+    a slice expression with two different offsets does not)."""
+    for k in range(dst.size):
+        dst[k] += src[k]
+
+
 @njit(parallel=True, cache=True)
-def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """cols[(c, i, j), b*P + oh*out_w + ow] = x[b, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
-    (0 in the padding), for the nb samples of x; rows in parallel."""
-    nb, c, h, w = x.shape
+def _im2col_shifted(phases, cols, first, nb, tap_phase, tap_di, tap_dj):
+    """Rows of cols for samples first..first+nb from phases (S, C, N, h, w), where (h, w) is
+    the output size: one shifted copy of a phase block per (channel, tap)."""
+    count, c, n, h, w = phases.shape
+    flat = phases.reshape(count, c, n * h * w)
+    length = nb * h * w
+    taps = tap_phase.size
+    for row in prange(c * taps):
+        ch, t = row // taps, row % taps
+        di, dj = tap_di[t], tap_dj[t]
+        shift = di * w + dj
+        src = flat[tap_phase[t], ch, first * h * w:first * h * w + length]
+        dst = cols[row]
+        lo, hi = max(0, -shift), min(length, length - shift)
+        dst[:lo] = 0
+        dst[lo:hi] = src[lo + shift:hi + shift]
+        dst[hi:] = 0
+        _clear_outside(dst, nb, h, w, di, dj)
+
+
+@njit(parallel=True, cache=True)
+def _col2im_shifted(cols, grad_phases, tap_phase, tap_di, tap_dj):
+    """The adjoint of _im2col_shifted into grad_phases (S, C, nb, h, w): per channel, the
+    masked rows of its taps added back at their shifts, in tap order. Clobbers the masked
+    entries of cols."""
+    count, c, nb, h, w = grad_phases.shape
+    length = nb * h * w
+    taps = tap_phase.size
+    flat = grad_phases.reshape(count, c, length)
+    for ch in prange(c):
+        for phase in range(count):
+            flat[phase, ch, :] = 0
+        for t in range(taps):
+            di, dj = tap_di[t], tap_dj[t]
+            shift = di * w + dj
+            row = cols[ch * taps + t]
+            _clear_outside(row, nb, h, w, di, dj)
+            lo, hi = max(0, -shift), min(length, length - shift)
+            _accumulate(flat[tap_phase[t], ch, lo + shift:hi + shift], row[lo:hi])
+
+
+@njit(parallel=True, cache=True)
+def _im2col_rows(xc, cols, first, nb, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """The general case, one output row at a time, for samples first..first+nb of xc."""
+    c, n, h, w = xc.shape
     taps = kh * kw
     plane = out_h * out_w
     for task in prange(c * taps * nb):
         row, b = task // nb, task % nb
         ch, i, j = row // taps, (row % taps) // kw, row % kw
+        src = xc[ch, first + b]
         dst = cols[row, b * plane:(b + 1) * plane]
         col_offset = j * dw - pw
         lo, hi = _valid_range(col_offset, w, sw, out_w)
@@ -54,23 +141,25 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
             if r < 0 or r >= h:
                 dst[base:base + out_w] = 0
                 continue
-            src = x[b, ch, r]
             dst[base:base + lo] = 0
-            for ow in range(lo, hi):
-                dst[base + ow] = src[ow * sw + col_offset]
+            if sw == 1:
+                dst[base + lo:base + hi] = src[r, lo + col_offset:hi + col_offset]
+            else:
+                for o in range(lo, hi):
+                    dst[base + o] = src[r, o * sw + col_offset]
             dst[base + hi:base + out_w] = 0
 
 
 @njit(parallel=True, cache=True)
-def _col2im(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """grad_x[b, c] = sum over taps (i, j) of the column entries that were read from each
-    pixel: the adjoint of _im2col, one (sample, channel) plane per task."""
-    nb, c, h, w = grad_x.shape
+def _col2im_rows(cols, gxc, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """The adjoint of _im2col_rows into gxc (C, nb, H, W): one (channel, sample) plane per
+    task, its taps added in a fixed order."""
+    c, nb, h, w = gxc.shape
     taps = kh * kw
     plane = out_h * out_w
-    for task in prange(nb * c):
-        b, ch = task // c, task % c
-        gx = grad_x[b, ch]
+    for task in prange(c * nb):
+        ch, b = task // nb, task % nb
+        gx = gxc[ch, b]
         gx[:, :] = 0
         for t in range(taps):
             i, j = t // kw, t % kw
@@ -79,105 +168,169 @@ def _col2im(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
             lo, hi = _valid_range(col_offset, w, sw, out_w)
             for oh in range(out_h):
                 r = oh * sh - ph + i * dh
-                if r < 0 or r >= h:
-                    continue
-                dst = gx[r]
-                base = oh * out_w
-                for ow in range(lo, hi):
-                    dst[ow * sw + col_offset] += src[base + ow]
+                if 0 <= r < h:
+                    line = oh * out_w
+                    if sw == 1:
+                        gx[r, lo + col_offset:hi + col_offset] += src[line + lo:line + hi]
+                    else:
+                        for o in range(lo, hi):
+                            gx[r, o * sw + col_offset] += src[line + o]
 
 
-def _geometry(x_shape, kernel, stride, padding, dilation):
-    out_h = output_length(x_shape[2], kernel[0], stride[0], sum(padding[0]), dilation[0])
-    out_w = output_length(x_shape[3], kernel[1], stride[1], sum(padding[1]), dilation[1])
-    args = (*kernel, *stride, padding[0][0], padding[1][0], *dilation, out_h, out_w)
-    return out_h, out_w, args
+# ----------------------------------------------------------------------------- layout
+class _Geometry:
+    """Sizes of one convolution and which way of filling cols it takes."""
+
+    def __init__(self, x_shape, weight_shape, stride, padding, dilation, groups, out_size=None):
+        self.n, self.c, self.h, self.w = x_shape
+        self.o, self.cg, self.kh, self.kw = weight_shape
+        self.groups = groups
+        self.stride, self.dilation = stride, dilation
+        self.ph, self.pw = padding[0][0], padding[1][0]
+        self.out_h, self.out_w = out_size or (
+            output_length(self.h, self.kh, stride[0], sum(padding[0]), dilation[0]),
+            output_length(self.w, self.kw, stride[1], sum(padding[1]), dilation[1]))
+        self.plane = self.out_h * self.out_w
+        self.rows = self.c * self.kh * self.kw
+        sh, sw = stride
+        self.shifted = sh == sw and (self.out_h * sh, self.out_w * sw) == (self.h, self.w)
+        self.view = self.shifted and sh == 1 and self.kh == self.kw == 1 and self.ph == self.pw == 0
+        if self.shifted:
+            self.taps = self._tap_table()
+
+    def _tap_table(self):
+        """Per tap (i, j): which of the used phases it reads, and its shift (di, dj) there.
+
+        Phase (a, b) holds the pixels (s*y + a, s*x + b); only the phases some tap reads are
+        kept (a 1x1 stride-2 convolution reads one of four), listed in ``self.used``.
+        """
+        s = self.stride[0]
+        rows = [i * self.dilation[0] - self.ph for i in range(self.kh)]
+        cols = [j * self.dilation[1] - self.pw for j in range(self.kw)]
+        phase = [(r % s, q % s) for r in rows for q in cols]
+        self.used = sorted(set(phase))
+        index = np.array([self.used.index(p) for p in phase], np.int64)
+        di = np.array([r // s for r in rows for q in cols], np.int64)
+        dj = np.array([q // s for r in rows for q in cols], np.int64)
+        return index, di, dj
+
+    def chunk(self, itemsize):
+        """Samples per chunk: as many as fit in CHUNK_BYTES of im2col buffer (at least one)."""
+        if self.view:
+            return self.n
+        return min(self.n, max(1, CHUNK_BYTES // max(1, self.rows * self.plane * itemsize)))
+
+    def phases(self, xc):
+        """(used phases, C, N, H/s, W/s): the phase planes of xc (for stride 1, xc itself)."""
+        s = self.stride[0]
+        if s == 1:
+            return xc[None]
+        split = xc.reshape(self.c, self.n, self.out_h, s, self.out_w, s)
+        return np.stack([split[:, :, :, a, :, b] for a, b in self.used])
+
+    def columns(self, source, first, nb):
+        """cols (C*kh*kw, nb*P) of samples first..first+nb; ``source`` is xc, or its phases
+        when ``shifted``."""
+        if self.view:
+            return source[0, :, first:first + nb].reshape(self.c, nb * self.plane)
+        cols = np.empty((self.rows, nb * self.plane), source.dtype)
+        if self.shifted:
+            _im2col_shifted(source, cols, first, nb, *self.taps)
+        else:
+            _im2col_rows(source, cols, first, nb, self.kh, self.kw, *self.stride, self.ph,
+                         self.pw, *self.dilation, self.out_h, self.out_w)
+        return cols
+
+    def source(self, x):
+        """What ``columns`` reads: the channel-major input, split into phases if shifted."""
+        xc = _channel_major(x)
+        return self.phases(xc) if self.shifted else xc
+
+    def add_back(self, gcols, nb, dtype):
+        """col2im: the (C, nb, H, W) gradient of the input from gcols (C*kh*kw, nb*P)."""
+        if self.view:
+            return gcols.reshape(self.c, nb, self.h, self.w)
+        if not self.shifted:
+            gxc = np.empty((self.c, nb, self.h, self.w), dtype)
+            _col2im_rows(gcols, gxc, self.kh, self.kw, *self.stride, self.ph, self.pw,
+                         *self.dilation, self.out_h, self.out_w)
+            return gxc
+        s = self.stride[0]
+        grad_phases = np.empty((len(self.used), self.c, nb, self.out_h, self.out_w), dtype)
+        _col2im_shifted(gcols, grad_phases, *self.taps)
+        if s == 1:
+            return grad_phases[0]
+        gxc = np.zeros((self.c, nb, self.out_h, s, self.out_w, s), dtype)
+        for k, (a, b) in enumerate(self.used):
+            gxc[:, :, :, a, :, b] = grad_phases[k]
+        return gxc.reshape(self.c, nb, self.h, self.w)
+
+    def grouped(self, a):
+        """(rows, cols) -> (groups, rows / groups, cols)."""
+        return a.reshape(self.groups, a.shape[0] // self.groups, a.shape[1])
 
 
-def _chunk(n, rows, plane, itemsize):
-    """Samples per chunk: as many as fit in CHUNK_BYTES of im2col buffer (at least one)."""
-    return min(n, max(1, CHUNK_BYTES // max(1, rows * plane * itemsize)))
+def _channel_major(a):
+    """(N, C, H, W) -> contiguous (C, N, H, W)."""
+    return np.ascontiguousarray(np.asarray(a).transpose(1, 0, 2, 3))
 
 
 def _is_depthwise(x_shape, weight_shape, groups):
     return groups > 1 and groups == x_shape[1] and weight_shape[1] == 1
 
 
+# ----------------------------------------------------------------------------- kernels
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    """y = conv(x, W) + b, chunk by chunk: im2col, one (grouped) GEMM, scatter to NCHW."""
-    x = np.ascontiguousarray(x)
+    """y = conv(x, W) + b, chunk by chunk: im2col, one (grouped) GEMM, back to NCHW."""
     if _is_depthwise(x.shape, weight.shape, groups):
-        return _depthwise_forward(x, weight, bias, stride, padding, dilation)
-    n, c = x.shape[:2]
-    o, cg, kh, kw = weight.shape
-    out_h, out_w, args = _geometry(x.shape, (kh, kw), stride, padding, dilation)
-    plane = out_h * out_w
-    w_groups = np.ascontiguousarray(weight).reshape(groups, o // groups, cg * kh * kw)
-    y = np.empty((n, o, out_h, out_w), x.dtype)
-    nb = _chunk(n, c * kh * kw, plane, x.itemsize)
-    cols = np.empty((c * kh * kw, nb * plane), x.dtype)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        part = cols[:, :(stop - start) * plane]
-        _im2col(x[start:stop], part, *args)
-        product = np.matmul(w_groups, part.reshape(groups, cg * kh * kw, -1))
-        y[start:stop] = product.reshape(o, stop - start, plane).transpose(1, 0, 2).reshape(
-            stop - start, o, out_h, out_w)
+        return _depthwise_forward(np.ascontiguousarray(x), weight, bias, stride, padding, dilation)
+    g = _Geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    source = g.source(x)
+    w_groups = g.grouped(np.ascontiguousarray(weight).reshape(g.o, -1))
+    y = np.empty((g.n, g.o, g.out_h, g.out_w), x.dtype)
+    nb = g.chunk(x.itemsize)
+    for first in range(0, g.n, nb):
+        size = min(nb, g.n - first)
+        product = np.matmul(w_groups, g.grouped(g.columns(source, first, size)))
+        y[first:first + size] = product.reshape(g.o, size, g.out_h, g.out_w).transpose(1, 0, 2, 3)
     if bias is not None:
-        y += bias.reshape(1, o, 1, 1)
+        y += bias.reshape(1, g.o, 1, 1)
     return y
-
-
-def _channel_major(grad_y, start, stop, groups):
-    """G = dL/dy of samples start..stop as (groups, O/groups, nb*P)."""
-    part = grad_y[start:stop]
-    nb, o = part.shape[:2]
-    return np.ascontiguousarray(part.reshape(nb, o, -1).transpose(1, 0, 2)).reshape(
-        groups, o // groups, -1)
 
 
 def conv2d_backward_input(grad_y, weight, x_shape, stride, padding, dilation, groups):
     """dL/dx = col2im(W^T G), chunk by chunk."""
-    grad_y = np.ascontiguousarray(grad_y)
     if _is_depthwise(x_shape, weight.shape, groups):
-        return _depthwise_backward_input(grad_y, weight, x_shape, stride, padding, dilation)
-    n, c = x_shape[:2]
-    o, cg, kh, kw = weight.shape
-    out_h, out_w = grad_y.shape[2:]
-    _, _, args = _geometry(x_shape, (kh, kw), stride, padding, dilation)
-    args = args[:-2] + (out_h, out_w)
+        return _depthwise_backward_input(np.ascontiguousarray(grad_y), weight, x_shape, stride,
+                                         padding, dilation)
+    g = _Geometry(x_shape, weight.shape, stride, padding, dilation, groups, grad_y.shape[2:])
+    gyc = _channel_major(grad_y).reshape(g.o, -1)
     w_t = np.ascontiguousarray(
-        np.asarray(weight).reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1))
+        g.grouped(np.asarray(weight).reshape(g.o, -1)).transpose(0, 2, 1))
     grad_x = np.empty(x_shape, grad_y.dtype)
-    nb = _chunk(n, c * kh * kw, out_h * out_w, grad_y.itemsize)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        gcols = np.matmul(w_t, _channel_major(grad_y, start, stop, groups))
-        _col2im(gcols.reshape(c * kh * kw, -1), grad_x[start:stop], *args)
+    nb = g.chunk(grad_y.itemsize)
+    for first in range(0, g.n, nb):
+        size = min(nb, g.n - first)
+        part = g.grouped(gyc[:, first * g.plane:(first + size) * g.plane])
+        gcols = np.matmul(w_t, part).reshape(g.rows, size * g.plane)
+        grad_x[first:first + size] = g.add_back(gcols, size, grad_y.dtype).transpose(1, 0, 2, 3)
     return grad_x
 
 
 def conv2d_backward_weight(x, grad_y, weight_shape, stride, padding, dilation, groups):
     """dL/dW = sum over chunks of G @ cols^T."""
-    x = np.ascontiguousarray(x)
-    grad_y = np.ascontiguousarray(grad_y)
     if _is_depthwise(x.shape, weight_shape, groups):
-        return _depthwise_backward_weight(x, grad_y, weight_shape, stride, padding, dilation)
-    n, c = x.shape[:2]
-    o, cg, kh, kw = weight_shape
-    out_h, out_w = grad_y.shape[2:]
-    _, _, args = _geometry(x.shape, (kh, kw), stride, padding, dilation)
-    args = args[:-2] + (out_h, out_w)
-    plane = out_h * out_w
-    nb = _chunk(n, c * kh * kw, plane, x.itemsize)
-    cols = np.empty((c * kh * kw, nb * plane), x.dtype)
-    grad_w = np.zeros((groups, o // groups, cg * kh * kw), x.dtype)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        part = cols[:, :(stop - start) * plane]
-        _im2col(x[start:stop], part, *args)
-        part = part.reshape(groups, cg * kh * kw, -1)
-        grad_w += np.matmul(_channel_major(grad_y, start, stop, groups), part.transpose(0, 2, 1))
+        return _depthwise_backward_weight(np.ascontiguousarray(x), np.ascontiguousarray(grad_y),
+                                          weight_shape, stride, padding, dilation)
+    g = _Geometry(x.shape, weight_shape, stride, padding, dilation, groups, grad_y.shape[2:])
+    source = g.source(x)
+    gyc = _channel_major(grad_y).reshape(g.o, -1)
+    grad_w = np.zeros((groups, g.o // groups, g.rows // groups), x.dtype)
+    nb = g.chunk(x.itemsize)
+    for first in range(0, g.n, nb):
+        size = min(nb, g.n - first)
+        part = g.grouped(gyc[:, first * g.plane:(first + size) * g.plane])
+        grad_w += np.matmul(part, g.grouped(g.columns(source, first, size)).transpose(0, 2, 1))
     return grad_w.reshape(weight_shape)
 
 
@@ -202,9 +355,11 @@ def _depthwise_forward_kernel(x, weight, y, sh, sw, ph, pw, dh, dw):
                     r = oh * sh - ph + i * dh
                     if r < 0 or r >= h:
                         continue
-                    row, out_row = src[r], dst[oh]
-                    for ow in range(lo, hi):
-                        out_row[ow] += k * row[ow * sw + col_offset]
+                    if sw == 1:
+                        dst[oh, lo:hi] += k * src[r, lo + col_offset:hi + col_offset]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[oh, ow] += k * src[r, ow * sw + col_offset]
 
 
 @njit(parallel=True, cache=True)
@@ -230,9 +385,11 @@ def _depthwise_backward_input_kernel(grad_y, weight, grad_x, sh, sw, ph, pw, dh,
                         r = oh * sh - ph + i * dh
                         if r < 0 or r >= h:
                             continue
-                        row, g_row = dst[r], g[oh]
-                        for ow in range(lo, hi):
-                            row[ow * sw + col_offset] += k * g_row[ow]
+                        if sw == 1:
+                            dst[r, lo + col_offset:hi + col_offset] += k * g[oh, lo:hi]
+                        else:
+                            for ow in range(lo, hi):
+                                dst[r, ow * sw + col_offset] += k * g[oh, ow]
 
 
 @njit(parallel=True, cache=True)
@@ -265,7 +422,8 @@ def _depthwise_args(stride, padding, dilation):
 
 def _depthwise_forward(x, weight, bias, stride, padding, dilation):
     o, _, kh, kw = weight.shape
-    out_h, out_w, _ = _geometry(x.shape, (kh, kw), stride, padding, dilation)
+    out_h = output_length(x.shape[2], kh, stride[0], sum(padding[0]), dilation[0])
+    out_w = output_length(x.shape[3], kw, stride[1], sum(padding[1]), dilation[1])
     y = np.empty((x.shape[0], o, out_h, out_w), x.dtype)
     _depthwise_forward_kernel(x, np.ascontiguousarray(weight), y,
                               *_depthwise_args(stride, padding, dilation))
