@@ -30,7 +30,7 @@ passes give identical bits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from ..reference.conv import output_length
 
@@ -335,17 +335,21 @@ def conv2d_backward_weight(x, grad_y, weight_shape, stride, padding, dilation, g
 
 
 # ----------------------------------------------------------------------------- depthwise
+# Flat indices are built as unsigned integers: Numba then skips its check for negative
+# indices (which wrap around in Python), and the row loops vectorise.
 @njit(parallel=True, cache=True)
 def _depthwise_forward_kernel(x, weight, y, sh, sw, ph, pw, dh, dw):
-    """y[n, o] = sum over taps of weight[o, 0, i, j] * x[n, o // m] shifted, m = O / C."""
+    """y[n, o] = sum over taps of weight[o, 0, i, j] * x[n, o // m] shifted, m = O / C:
+    one output plane per task, a tap at a time, row by row."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     out_h, out_w = y.shape[2], y.shape[3]
     m = o // c
+    xf, yf = x.reshape(-1), y.reshape(-1)
     for task in prange(n * o):
         b, oc = task // o, task % o
-        src, dst = x[b, oc // m], y[b, oc]
-        dst[:, :] = 0
+        y0, x0 = task * out_h * out_w, (b * c + oc // m) * h * w
+        yf[y0:y0 + out_h * out_w] = 0
         for i in range(kh):
             for j in range(kw):
                 k = weight[oc, 0, i, j]
@@ -353,29 +357,29 @@ def _depthwise_forward_kernel(x, weight, y, sh, sw, ph, pw, dh, dw):
                 lo, hi = _valid_range(col_offset, w, sw, out_w)
                 for oh in range(out_h):
                     r = oh * sh - ph + i * dh
-                    if r < 0 or r >= h:
-                        continue
-                    if sw == 1:
-                        dst[oh, lo:hi] += k * src[r, lo + col_offset:hi + col_offset]
-                    else:
-                        for ow in range(lo, hi):
-                            dst[oh, ow] += k * src[r, ow * sw + col_offset]
+                    if 0 <= r < h:
+                        d = uint64(y0 + oh * out_w + lo)
+                        s = uint64(x0 + r * w + lo * sw + col_offset)
+                        step = uint64(sw)
+                        for q in range(uint64(hi - lo)):
+                            yf[d + q] += k * xf[s + q * step]
 
 
 @njit(parallel=True, cache=True)
 def _depthwise_backward_input_kernel(grad_y, weight, grad_x, sh, sw, ph, pw, dh, dw):
     """grad_x[n, c] = sum over the m outputs of channel c and their taps of weight * g,
-    added into the pixel each tap read: one (sample, channel) plane per task."""
+    added into the pixel each tap read: one (sample, channel) plane per task, fixed order."""
     n, c, h, w = grad_x.shape
     o, _, kh, kw = weight.shape
     out_h, out_w = grad_y.shape[2], grad_y.shape[3]
     m = o // c
+    gyf, gxf = grad_y.reshape(-1), grad_x.reshape(-1)
     for task in prange(n * c):
         b, ch = task // c, task % c
-        dst = grad_x[b, ch]
-        dst[:, :] = 0
+        x0 = task * h * w
+        gxf[x0:x0 + h * w] = 0
         for oc in range(ch * m, (ch + 1) * m):
-            g = grad_y[b, oc]
+            y0 = (b * o + oc) * out_h * out_w
             for i in range(kh):
                 for j in range(kw):
                     k = weight[oc, 0, i, j]
@@ -383,36 +387,37 @@ def _depthwise_backward_input_kernel(grad_y, weight, grad_x, sh, sw, ph, pw, dh,
                     lo, hi = _valid_range(col_offset, w, sw, out_w)
                     for oh in range(out_h):
                         r = oh * sh - ph + i * dh
-                        if r < 0 or r >= h:
-                            continue
-                        if sw == 1:
-                            dst[r, lo + col_offset:hi + col_offset] += k * g[oh, lo:hi]
-                        else:
-                            for ow in range(lo, hi):
-                                dst[r, ow * sw + col_offset] += k * g[oh, ow]
+                        if 0 <= r < h:
+                            d = uint64(y0 + oh * out_w + lo)
+                            s = uint64(x0 + r * w + lo * sw + col_offset)
+                            step = uint64(sw)
+                            for q in range(uint64(hi - lo)):
+                                gxf[s + q * step] += k * gyf[d + q]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
 def _depthwise_backward_weight_kernel(x, grad_y, grad_w, sh, sw, ph, pw, dh, dw):
     """grad_w[o, 0, i, j] = sum over samples and outputs of g * the pixel tap (i, j) read."""
     n, c, h, w = x.shape
     o, _, kh, kw = grad_w.shape
     out_h, out_w = grad_y.shape[2], grad_y.shape[3]
     m = o // c
+    xf, gyf = x.reshape(-1), grad_y.reshape(-1)
     for task in prange(o * kh * kw):
         oc, i, j = task // (kh * kw), (task % (kh * kw)) // kw, task % kw
         col_offset = j * dw - pw
         lo, hi = _valid_range(col_offset, w, sw, out_w)
         total = 0.0
         for b in range(n):
-            src, g = x[b, oc // m], grad_y[b, oc]
+            y0, x0 = (b * o + oc) * out_h * out_w, (b * c + oc // m) * h * w
             for oh in range(out_h):
                 r = oh * sh - ph + i * dh
-                if r < 0 or r >= h:
-                    continue
-                row, g_row = src[r], g[oh]
-                for ow in range(lo, hi):
-                    total += g_row[ow] * row[ow * sw + col_offset]
+                if 0 <= r < h:
+                    d = uint64(y0 + oh * out_w + lo)
+                    s = uint64(x0 + r * w + lo * sw + col_offset)
+                    step = uint64(sw)
+                    for q in range(uint64(hi - lo)):
+                        total += gyf[d + q] * xf[s + q * step]
         grad_w[oc, 0, i, j] = total
 
 

@@ -54,6 +54,69 @@ def _max_pool_forward(x, y, indices, kh, kw, sh, sw, ph, pw, dh, dw):
                 ids[oh, ow] = best_index
 
 
+@njit(parallel=True, cache=True)
+def _max_pool_forward_inside(x, y, indices, sh, sw, offsets):
+    """The common case, every window inside the image (no padding, no overhang): for each
+    output a running max over its taps, read at precomputed flat offsets from the window's
+    first pixel (no index arithmetic with divisions in the loop; branch-free selects)."""
+    n, c, h, w = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    xf, yf, idf = x.reshape(-1), y.reshape(-1), indices.reshape(-1)
+    for plane in prange(n * c):
+        x0, y0 = plane * h * w, plane * out_h * out_w
+        for oh in range(out_h):
+            for ow in range(out_w):
+                first = oh * sh * w + ow * sw
+                best, where = xf[x0 + first], first
+                for t in range(1, offsets.size):
+                    p = first + offsets[t]
+                    v = xf[x0 + p]
+                    take = (v > best) | (v != v)  # larger, or NaN (PyTorch's rule)
+                    best = v if take else best
+                    where = p if take else where
+                yf[y0 + oh * out_w + ow] = best
+                idf[y0 + oh * out_w + ow] = where
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_backward_tiles(grad_y, indices, grad_x, sh, sw, offsets):
+    """dL/dx when windows are inside the image and do not overlap: every pixel lies in at
+    most one window, so it takes that window's dL/dy if it was the argmax, else 0 (pixels
+    in no window stay 0). One plane per task."""
+    n, c, h, w = grad_x.shape
+    out_h, out_w = grad_y.shape[2], grad_y.shape[3]
+    gyf, idf, gxf = grad_y.reshape(-1), indices.reshape(-1), grad_x.reshape(-1)
+    for plane in prange(n * c):
+        x0, y0 = plane * h * w, plane * out_h * out_w
+        gxf[x0:x0 + h * w] = 0
+        for oh in range(out_h):
+            for ow in range(out_w):
+                q = y0 + oh * out_w + ow
+                first = oh * sh * w + ow * sw
+                g, where = gyf[q], idf[q]
+                for t in range(offsets.size):
+                    p = first + offsets[t]
+                    gxf[x0 + p] = g if p == where else 0
+
+
+def _tap_offsets(width, kernel, dilation):
+    """Flat offsets i*dh*W + j*dw of the taps from a window's first pixel, row-major."""
+    return np.array([i * dilation[0] * width + j * dilation[1]
+                     for i in range(kernel[0]) for j in range(kernel[1])], np.int64)
+
+
+def _tiles(kernel, stride, dilation):
+    """True when windows do not overlap (each spans at most its stride)."""
+    return all((k - 1) * d < s for k, s, d in zip(kernel, stride, dilation))
+
+
+def _inside(x_shape, out, kernel, stride, padding, dilation):
+    """True when every window lies inside the image (no padding and no ceil-mode overhang)."""
+    return padding == (0, 0) and all(
+        (o - 1) * s + (k - 1) * d < size
+        for o, s, k, d, size in zip(out, stride, kernel, dilation, x_shape[2:]))
+
+
 @functools.lru_cache(maxsize=256)
 def _windows_containing(size, out, kernel, stride, padding, dilation):
     """For every input position p along one axis, the outputs o whose window contains p
@@ -97,18 +160,25 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
                 zip((h, w), kernel, stride, padding, dilation))
     y = np.empty((n, c, *out), x.dtype)
     indices = np.empty((n, c, *out), np.int64)
-    _max_pool_forward(x, y, indices, *kernel, *stride, *padding, *dilation)
+    if _inside(x.shape, out, kernel, stride, padding, dilation):
+        _max_pool_forward_inside(x, y, indices, *stride, _tap_offsets(w, kernel, dilation))
+    else:
+        _max_pool_forward(x, y, indices, *kernel, *stride, *padding, *dilation)
     return y, indices
 
 
 def max_pool2d_backward(grad_y, indices, x_shape, kernel, stride, padding, dilation):
     """dL/dx[p] = sum of dL/dy[o] over the windows o containing p whose argmax is p."""
     out = grad_y.shape[2:]
+    grad_y, indices = np.ascontiguousarray(grad_y), np.ascontiguousarray(indices)
+    grad_x = np.empty(x_shape, grad_y.dtype)
+    if _inside(x_shape, out, kernel, stride, padding, dilation) and _tiles(kernel, stride, dilation):
+        _max_pool_backward_tiles(grad_y, indices, grad_x, *stride,
+                                 _tap_offsets(x_shape[3], kernel, dilation))
+        return grad_x
     rows = _windows_containing(x_shape[2], out[0], kernel[0], stride[0], padding[0], dilation[0])
     cols = _windows_containing(x_shape[3], out[1], kernel[1], stride[1], padding[1], dilation[1])
-    grad_x = np.empty(x_shape, grad_y.dtype)
-    _max_pool_backward(np.ascontiguousarray(grad_y), np.ascontiguousarray(indices), grad_x,
-                       rows, cols)
+    _max_pool_backward(grad_y, indices, grad_x, rows, cols)
     return grad_x
 
 
