@@ -124,30 +124,35 @@ def _col2im_shifted(cols, grad_phases, tap_phase, tap_di, tap_dj):
 
 @njit(parallel=True, cache=True)
 def _im2col_rows(xc, cols, first, nb, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """The general case, one output row at a time, for samples first..first+nb of xc."""
+    """The general case, one output row at a time, for samples first..first+nb of xc.
+    (Flat indices are unsigned, so Numba skips its negative-index check and the row
+    copies vectorise.)"""
     c, n, h, w = xc.shape
     taps = kh * kw
     plane = out_h * out_w
+    width = nb * plane
+    xf, cf = xc.reshape(-1), cols.reshape(-1)
     for task in prange(c * taps * nb):
         row, b = task // nb, task % nb
         ch, i, j = row // taps, (row % taps) // kw, row % kw
-        src = xc[ch, first + b]
-        dst = cols[row, b * plane:(b + 1) * plane]
+        x0 = (ch * n + first + b) * h * w
         col_offset = j * dw - pw
         lo, hi = _valid_range(col_offset, w, sw, out_w)
         for oh in range(out_h):
+            d = uint64(row * width + b * plane + oh * out_w)
             r = oh * sh - ph + i * dh
-            base = oh * out_w
             if r < 0 or r >= h:
-                dst[base:base + out_w] = 0
+                for q in range(uint64(out_w)):
+                    cf[d + q] = 0
                 continue
-            dst[base:base + lo] = 0
-            if sw == 1:
-                dst[base + lo:base + hi] = src[r, lo + col_offset:hi + col_offset]
-            else:
-                for o in range(lo, hi):
-                    dst[base + o] = src[r, o * sw + col_offset]
-            dst[base + hi:base + out_w] = 0
+            for q in range(uint64(lo)):
+                cf[d + q] = 0
+            s = uint64(x0 + r * w + lo * sw + col_offset)
+            step = uint64(sw)
+            for q in range(uint64(hi - lo)):
+                cf[d + uint64(lo) + q] = xf[s + q * step]
+            for q in range(uint64(hi), uint64(out_w)):
+                cf[d + q] = 0
 
 
 @njit(parallel=True, cache=True)
@@ -157,24 +162,24 @@ def _col2im_rows(cols, gxc, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     c, nb, h, w = gxc.shape
     taps = kh * kw
     plane = out_h * out_w
+    width = nb * plane
+    cf, gf = cols.reshape(-1), gxc.reshape(-1)
     for task in prange(c * nb):
         ch, b = task // nb, task % nb
-        gx = gxc[ch, b]
-        gx[:, :] = 0
+        x0 = task * h * w
+        gf[x0:x0 + h * w] = 0
         for t in range(taps):
             i, j = t // kw, t % kw
-            src = cols[ch * taps + t, b * plane:(b + 1) * plane]
             col_offset = j * dw - pw
             lo, hi = _valid_range(col_offset, w, sw, out_w)
             for oh in range(out_h):
                 r = oh * sh - ph + i * dh
                 if 0 <= r < h:
-                    line = oh * out_w
-                    if sw == 1:
-                        gx[r, lo + col_offset:hi + col_offset] += src[line + lo:line + hi]
-                    else:
-                        for o in range(lo, hi):
-                            gx[r, o * sw + col_offset] += src[line + o]
+                    d = uint64((ch * taps + t) * width + b * plane + oh * out_w + lo)
+                    s = uint64(x0 + r * w + lo * sw + col_offset)
+                    step = uint64(sw)
+                    for q in range(uint64(hi - lo)):
+                        gf[s + q * step] += cf[d + q]
 
 
 # ----------------------------------------------------------------------------- layout
