@@ -4,9 +4,13 @@
     import minidl.nn as nn
     import minidl.functional as F
 """
-import numpy as _np
+from . import _platform
 
-from . import backend
+_platform.configure()  # before NumPy loads OpenBLAS (see minidl/_platform.py)
+
+import numpy as _np  # noqa: E402
+
+from . import backend  # noqa: E402
 from .autograd import (AnomalyError, Function, GradcheckError, Tensor, backprop_rule,
                        detect_anomaly, enable_grad, grad, gradcheck, is_grad_enabled, no_grad,
                        set_grad_enabled, tensor)

@@ -33,17 +33,29 @@ def _single(fn):
     return time.perf_counter() - start
 
 
-def alternate(candidates, budget, min_repeats=3, max_repeats=50):
-    """Median seconds per call of each candidate, measured in alternation after a warm-up."""
+# OpenBLAS's worker threads keep spinning (yielding) for about 0.1 s after a GEMM; a pause
+# before each timed call keeps one framework's idle threads from slowing the next.
+PAUSE = 0.15
+
+
+def _settled(fn):
+    time.sleep(PAUSE)
+    return _single(fn)
+
+
+def alternate(candidates, budget, min_repeats=3, max_repeats=50, pause=True):
+    """Median seconds per call of each candidate, measured in alternation after a warm-up
+    (with a pause before each call when ``pause``)."""
     estimate = {}
     for name, fn in candidates.items():
         fn()
         estimate[name] = _single(fn)
     repeats = int(min(max_repeats, max(min_repeats, budget / max(sum(estimate.values()), 1e-9))))
     samples = {name: [] for name in candidates}
+    measure = _settled if pause else _single
     for _ in range(repeats):
         for name, fn in candidates.items():
-            samples[name].append(_single(fn))
+            samples[name].append(measure(fn))
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

@@ -1,6 +1,8 @@
 """One callable per (case, framework): the op run forward, or forward and backward, on
 fixed random inputs. minidl runs through its public functional API under a kernel choice
-(``kernels.use``); PyTorch runs through ``torch.nn.functional``, both with autograd."""
+(``kernels.use``); PyTorch runs through ``torch.nn.functional``. The backward pass asks
+both for the gradients of every input (``minidl.grad``, ``torch.autograd.grad``), so
+neither pays for accumulating into ``.grad``."""
 from __future__ import annotations
 
 import math
@@ -81,9 +83,7 @@ def minidl_workload(case, implementation, backward):
             if not backward:
                 with minidl.no_grad():
                     return call()
-            for t in [x] + params:
-                t.grad = None
-            call().backward(grad)
+            return minidl.grad(call(), [x] + params, grad)
     return run
 
 
@@ -106,9 +106,7 @@ def torch_workload(case, backward):
         if not backward:
             with torch.no_grad():
                 return call()
-        for t in [x] + params:
-            t.grad = None
-        call().backward(grad)
+        return torch.autograd.grad(call(), [x] + params, grad)
     return run
 
 
