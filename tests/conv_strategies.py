@@ -72,7 +72,10 @@ def conv_configs(draw, max_batch=2, max_channels=6, max_size=8, max_kernel=4,
     kernel = _pair(draw, st.integers(1, max_kernel))
     stride = _pair(draw, st.integers(1, 3))
     dilation = _pair(draw, st.integers(1, 2))
-    padding = tuple(draw(st.integers(0, (d * (k - 1)) // 2 + 1)) for k, d in zip(kernel, dilation))
+    # Up to "full" padding d*(k-1) + 1 (causal convolutions pad that much on one side, often
+    # more than the input is long); transposed convolutions crop instead, so less.
+    padding = tuple(draw(st.integers(0, (d * (k - 1)) // 2 + 1 if transposed else d * (k - 1) + 1))
+                    for k, d in zip(kernel, dilation))
     size = tuple(draw(st.integers(1, max_size)) for _ in range(2))
     output_padding = (0, 0)
     if transposed:

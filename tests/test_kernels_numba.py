@@ -55,6 +55,26 @@ def test_conv2d_parity(config, dtype):
     twice_identical(lambda: K.conv2d_backward_weight(x, gy, w.shape, *conf))
 
 
+@pytest.mark.parametrize("pads, dilation", [(((0, 0), (6, 0)), (1, 3)),   # causal conv1d, length 5
+                                            (((8, 0), (0, 10)), (4, 5)),
+                                            (((0, 8), (8, 0)), (4, 4))])
+def test_conv2d_parity_with_one_sided_padding_longer_than_the_input(pads, dilation):
+    """Causal padding (d*(k-1) on one side) can exceed the input: every shifted copy must
+    clamp its range instead of wrapping around. (The output is as large as the input, the
+    case the shifted-copy im2col handles.)"""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 3, 1 if pads[0] == (0, 0) else 4, 5))
+    w = rng.standard_normal((4, 3, 1 if pads[0] == (0, 0) else 3, 3))
+    conf = ((1, 1), pads, dilation, 1)
+    y = K.conv2d_forward(x, w, None, *conf)
+    close(y, R.conv2d_forward(x, w, None, *conf), np.float64)
+    gy = rng.standard_normal(y.shape)
+    close(K.conv2d_backward_input(gy, w, x.shape, *conf),
+          R.conv2d_backward_input(gy, w, x.shape, *conf), np.float64)
+    close(K.conv2d_backward_weight(x, gy, w.shape, *conf),
+          R.conv2d_backward_weight(x, gy, w.shape, *conf), np.float64)
+
+
 @given(pool_configs(max_batch=3, max_channels=3, max_size=10), DTYPES)
 def test_max_pool_parity(config, dtype):
     rng = np.random.default_rng(1)

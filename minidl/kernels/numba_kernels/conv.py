@@ -49,13 +49,21 @@ def _valid_range(offset, size, stride, out):
 
 
 @njit(inline="always")
+def _overlap(shift, size):
+    """Positions p in [lo, hi) of a line of ``size`` whose source p + shift is on the line
+    (clamped, so a shift longer than the line gives the empty range)."""
+    lo = min(size, max(0, -shift))
+    return lo, max(lo, min(size, size - shift))
+
+
+@njit(inline="always")
 def _clear_outside(row, nb, h, w, di, dj):
     """Zero the positions of a shifted row whose source (y + di, x + dj) is not in the
     image: the first or last |di| rows and |dj| columns of every sample's plane (scalar
     stores: these runs are a pixel or two long)."""
     plane = h * w
-    top, bottom = max(0, -di), min(h, h - di)
-    left, right = max(0, -dj), min(w, w - dj)
+    top, bottom = _overlap(di, h)
+    left, right = _overlap(dj, w)
     for b in range(nb):
         start = b * plane
         for k in range(start, start + top * w):
@@ -94,7 +102,7 @@ def _im2col_shifted(phases, cols, first, nb, tap_phase, tap_di, tap_dj):
         shift = di * w + dj
         src = flat[tap_phase[t], ch, first * h * w:first * h * w + length]
         dst = cols[row]
-        lo, hi = max(0, -shift), min(length, length - shift)
+        lo, hi = _overlap(shift, length)
         dst[:lo] = 0
         dst[lo:hi] = src[lo + shift:hi + shift]
         dst[hi:] = 0
@@ -118,7 +126,7 @@ def _col2im_shifted(cols, grad_phases, tap_phase, tap_di, tap_dj):
             shift = di * w + dj
             row = cols[ch * taps + t]
             _clear_outside(row, nb, h, w, di, dj)
-            lo, hi = max(0, -shift), min(length, length - shift)
+            lo, hi = _overlap(shift, length)
             _accumulate(flat[tap_phase[t], ch, lo + shift:hi + shift], row[lo:hi])
 
 
