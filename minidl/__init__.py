@@ -8,9 +8,9 @@ from . import _platform
 
 _platform.configure()  # before NumPy loads OpenBLAS (see minidl/_platform.py)
 
-import numpy as _np  # noqa: E402
+import numpy as _np
 
-from . import backend  # noqa: E402
+from . import backend
 from .autograd import (AnomalyError, Function, GradcheckError, Tensor, backprop_rule,
                        detect_anomaly, enable_grad, grad, gradcheck, is_grad_enabled, no_grad,
                        set_grad_enabled, tensor)
@@ -21,8 +21,8 @@ from .autograd.functions import (abs, arange, clip, concatenate, eye, exp, flatt
                                  tanh, transpose, unsqueeze, var, where, zeros, zeros_like)
 from .backend import (cuda_is_available, get_default_dtype, get_rng_state, manual_seed,
                       set_default_dtype, set_rng_state)
-from . import data, functional, kernels, nn, optim  # noqa: E402,I001  (built on the names above)
-from . import models  # noqa: E402  (the zoo, built on nn)
+from . import data, functional, kernels, nn, optim
+from . import models
 
 float32 = _np.dtype("float32")
 float64 = _np.dtype("float64")

@@ -27,7 +27,7 @@ def _gpu_usable() -> bool:
 if not _gpu_usable():
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import minidl  # noqa: E402,I001  (first: it chooses OpenBLAS's kernels before NumPy loads)
+import minidl  # noqa: E402  (first: it chooses OpenBLAS's kernels before NumPy loads)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

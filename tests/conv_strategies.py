@@ -116,7 +116,7 @@ def pool_configs(draw, max_batch=2, max_channels=3, max_size=9, max_kernel=4, di
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     size = tuple(draw(st.integers(1, max_size)) for _ in range(2))
     ceil_mode = draw(st.booleans())
-    for n, k, s, p, d in zip(size, kernel, stride, padding, dil):
+    for n, k, p, d in zip(size, kernel, padding, dil):
         assume(n + 2 * p - d * (k - 1) - 1 >= 0)
     return PoolConfig(draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)),
                       kernel, stride, padding, dil, ceil_mode, size)

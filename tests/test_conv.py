@@ -72,7 +72,7 @@ def test_conv2d_gradcheck_full(config, with_bias):
     rng = np.random.default_rng(0)
     x, w, b = _arrays(config, rng)
     inputs = [minidl.tensor(a, requires_grad=True) for a in (x, w, b)]
-    fn = lambda x, w, b: F.conv2d(x, w, b if with_bias else None, config.stride,  # noqa: E731
+    fn = lambda x, w, b: F.conv2d(x, w, b if with_bias else None, config.stride,
                                   config.padding, config.dilation, config.groups)
     assert minidl.gradcheck(fn, inputs if with_bias else inputs[:2] + [inputs[2].detach()])
 
@@ -81,7 +81,7 @@ def test_conv2d_gradcheck_full(config, with_bias):
 def test_conv2d_gradcheck_fast_larger(config):
     rng = np.random.default_rng(1)
     inputs = [minidl.tensor(a, requires_grad=True) for a in _arrays(config, rng)]
-    fn = lambda x, w, b: F.conv2d(x, w, b, config.stride, config.padding,  # noqa: E731
+    fn = lambda x, w, b: F.conv2d(x, w, b, config.stride, config.padding,
                                   config.dilation, config.groups)
     assert minidl.gradcheck(fn, inputs, mode="fast")
 
@@ -91,7 +91,7 @@ def test_depthwise_conv2d_gradcheck(config):
     rng = np.random.default_rng(2)
     inputs = [minidl.tensor(a, requires_grad=True) for a in _arrays(config, rng)]
     assert config.groups == config.in_channels
-    fn = lambda x, w, b: F.conv2d(x, w, b, config.stride, config.padding,  # noqa: E731
+    fn = lambda x, w, b: F.conv2d(x, w, b, config.stride, config.padding,
                                   config.dilation, config.groups)
     assert minidl.gradcheck(fn, inputs)
 
@@ -102,7 +102,7 @@ def test_conv_transpose2d_gradcheck(config, with_bias):
     x, w, b = _arrays(config, rng, transposed=True)
     inputs = [minidl.tensor(a, requires_grad=True) for a in (x, w)]
     bias = minidl.tensor(b, requires_grad=True) if with_bias else None
-    fn = lambda x, w, *rest: F.conv_transpose2d(  # noqa: E731
+    fn = lambda x, w, *rest: F.conv_transpose2d(
         x, w, rest[0] if rest else None, config.stride, config.padding, config.output_padding,
         config.groups, config.dilation)
     assert minidl.gradcheck(fn, inputs + ([bias] if with_bias else []))

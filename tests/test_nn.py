@@ -88,7 +88,7 @@ def test_reassignment_rules():
     del b.fc
     assert "fc" not in b._modules
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
-        b.missing
+        _ = b.missing
 
 
 def test_register_parameter_none_and_type_checks():

@@ -86,7 +86,7 @@ def sqrt(x):
     return _t(x).sqrt()
 
 
-def abs(x):  # noqa: A001 - PyTorch and NumPy use this name
+def abs(x):
     return _t(x).abs()
 
 
@@ -106,7 +106,7 @@ def leaky_relu(x, negative_slope=0.01):
     return _t(x).leaky_relu(negative_slope)
 
 
-def clip(x, min=None, max=None):  # noqa: A002
+def clip(x, min=None, max=None):
     return _t(x).clip(min, max)
 
 
@@ -128,7 +128,7 @@ def matmul(x, y):
     return ops.MatMul.apply(x, y)
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001
+def sum(x, axis=None, keepdims=False):
     return _t(x).sum(axis, keepdims)
 
 
@@ -140,11 +140,11 @@ def var(x, axis=None, keepdims=False, correction=1):
     return _t(x).var(axis, keepdims, correction=correction)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x, axis=None, keepdims=False):
     return _t(x).max(axis, keepdims)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x, axis=None, keepdims=False):
     return _t(x).min(axis, keepdims)
 
 

@@ -16,7 +16,6 @@ import weakref
 import numpy as np
 
 from .. import backend
-from .grad_mode import STATE
 
 
 class RemovableHandle:

@@ -12,7 +12,7 @@ import numpy as np
 import minidl
 import minidl.functional as F
 
-from .cases import ConvCase, MemoryCase
+from .cases import ConvCase
 
 _RNG_SEED = 0
 
@@ -71,11 +71,11 @@ def minidl_workload(case, implementation, backward):
     x = minidl.tensor(x_array, requires_grad=backward)
     if isinstance(case, ConvCase):
         params = [minidl.tensor(a, requires_grad=backward) for a in others]
-        call = lambda: _conv_call(case, F, x, *params)  # noqa: E731
+        call = lambda: _conv_call(case, F, x, *params)
     else:
         state = [minidl.tensor(a) for a in others[:2]]
         params = [minidl.tensor(a, requires_grad=backward) for a in others[2:]]
-        call = lambda: _memory_call(case, F, x, state + params)  # noqa: E731
+        call = lambda: _memory_call(case, F, x, state + params)
     grad = _arrays([output_shape(case)])[0]
 
     def run():
@@ -95,11 +95,11 @@ def torch_workload(case, backward):
     x = torch.tensor(x_array, requires_grad=backward)
     if isinstance(case, ConvCase):
         params = [torch.tensor(a, requires_grad=backward) for a in others]
-        call = lambda: _conv_call(case, TF, x, *params)  # noqa: E731
+        call = lambda: _conv_call(case, TF, x, *params)
     else:
         state = [torch.tensor(a) for a in others[:2]]
         params = [torch.tensor(a, requires_grad=backward) for a in others[2:]]
-        call = lambda: _memory_call(case, TF, x, state + params)  # noqa: E731
+        call = lambda: _memory_call(case, TF, x, state + params)
     grad = torch.tensor(_arrays([output_shape(case)])[0])
 
     def run():

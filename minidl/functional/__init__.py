@@ -4,10 +4,10 @@ Names and signatures follow ``torch.nn.functional``.
 """
 from .activation import leaky_relu, log_softmax, relu, relu6, sigmoid, silu, softmax, tanh
 from .conv import conv1d, conv2d, conv_output_size, conv_transpose2d
-from .dropout import *  # noqa: F401,F403
+from .dropout import *
 from .linear import linear
-from .local import *  # noqa: F401,F403
+from .local import *
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
-from .normalization import *  # noqa: F401,F403
-from .pooling import *  # noqa: F401,F403
-from .resample import *  # noqa: F401,F403
+from .normalization import *
+from .pooling import *
+from .resample import *

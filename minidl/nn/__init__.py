@@ -4,11 +4,11 @@ from .activation import (Flatten, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, S
                          Tanh)
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
-from .dropout import *  # noqa: F401,F403
+from .dropout import *
 from .linear import Identity, Linear
-from .local import *  # noqa: F401,F403
+from .local import *
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
-from .normalization import *  # noqa: F401,F403
-from .pooling import *  # noqa: F401,F403
-from .resample import *  # noqa: F401,F403
+from .normalization import *
+from .pooling import *
+from .resample import *

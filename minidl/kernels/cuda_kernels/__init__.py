@@ -14,10 +14,10 @@ atomics, so running a kernel twice on the same inputs gives the same bits.
 and float64 versions); the tests compile each one to PTX for sm_80 and sm_90.
 """
 from . import conv, dropout, norm, pool
-from .conv import *  # noqa: F401,F403
-from .dropout import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
-from .pool import *  # noqa: F401,F403
+from .conv import *
+from .dropout import *
+from .norm import *
+from .pool import *
 
 PTX_SIGNATURES = conv.PTX_SIGNATURES + pool.PTX_SIGNATURES + norm.PTX_SIGNATURES \
     + dropout.PTX_SIGNATURES

@@ -9,7 +9,7 @@ from ._threads import configure
 
 configure()
 
-from .dropout import *  # noqa: E402,F401,F403
-from .norm import *  # noqa: E402,F401,F403
-from .pool import *  # noqa: E402,F401,F403
-from .conv import *  # noqa: E402,F401,F403
+from .dropout import *  # noqa: E402
+from .norm import *  # noqa: E402
+from .pool import *  # noqa: E402
+from .conv import *  # noqa: E402

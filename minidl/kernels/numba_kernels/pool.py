@@ -134,7 +134,8 @@ def _windows_containing(size, out, kernel, stride, padding, dilation):
 def _max_pool_backward(grad_y, indices, grad_x, rows, cols):
     n, c, h, w = grad_x.shape
     for plane in prange(n * c):
-        gy, ids, gx = grad_y[plane // c, plane % c], indices[plane // c, plane % c], grad_x[plane // c, plane % c]
+        b, ch = plane // c, plane % c
+        gy, ids, gx = grad_y[b, ch], indices[b, ch], grad_x[b, ch]
         for r in range(h):
             for q in range(w):
                 here = r * w + q
