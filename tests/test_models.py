@@ -38,6 +38,8 @@ EXPECTED_PARAMS = {
     "mobilenet_v1": 4_231_976, "mobilenet_v2": 3_504_872,
     "shufflenet_v2_x1_0": 2_278_604, "densenet121": 7_978_856, "squeezenet1_0": 1_248_424,
     "efficientnet_b0": 5_288_548,
+    # 3*16*9+16 + 32 + 16*32*9+32 + 64 + 32*32*9+32 + 64 + 32*10+10 (convs, BNs, linear)
+    "small_cnn": 14_826,
 }
 # (millions, decimals) as the papers print them: He et al. 2016 Table 6 (CIFAR ResNets),
 # Hu et al. (SE-ResNet-50), Howard et al. 2017 (MobileNet v1, 1.0 x 224).

@@ -13,20 +13,17 @@ import numpy as np
 
 import minidl
 import minidl.functional as F
-import minidl.nn as nn
+from minidl import models
 from minidl.data import DataLoader, Shapes
 
 
 def small_cnn(num_classes=8, in_channels=3):
-    """(conv-bn-relu-pool) x2, conv-bn-relu, global average pooling, linear: CAM-ready."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+    """The zoo's ``small_cnn`` (conv-bn-relu-pool x2, conv-bn-relu, global average pooling,
+    linear: CAM-ready), with Shapes' 8 classes by default."""
+    return models.small_cnn(num_classes, in_channels)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_shapes_cnn(size=32, n_train=2000, epochs=5, seed=0):
     """(model, train set, test set, test accuracy) of a small CNN trained on Shapes."""
     minidl.manual_seed(seed)

@@ -1,4 +1,5 @@
-"""The model zoo: classic CNNs from LeNet-5 to EfficientNet, one file per family.
+"""The model zoo: classic CNNs from LeNet-5 to EfficientNet, one file per family, and a
+small CNN for the visualization gallery (``small_cnn``).
 
     import minidl.models as models
     models.names()                               # every registered model
@@ -21,6 +22,7 @@ from .resnet import (resnet18, resnet20, resnet32, resnet34, resnet44, resnet50,
                      resnet101, resnet110, resnet152, resnext50_32x4d)
 from .senet import se_resnet18, se_resnet50
 from .shufflenet import shufflenet_v2_x1_0
+from .simple import small_cnn
 from .squeezenet import squeezenet1_0
 from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
@@ -29,5 +31,5 @@ __all__ = ["complexity", "count_parameters", "get", "input_size", "names", "alex
            "lenet5_modern", "mobilenet_v1", "mobilenet_v2", "resnet101", "resnet110",
            "resnet152", "resnet18", "resnet20", "resnet32", "resnet34", "resnet44", "resnet50",
            "resnet56", "resnext50_32x4d", "se_resnet18", "se_resnet50", "shufflenet_v2_x1_0",
-           "squeezenet1_0", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
-           "vgg19", "vgg19_bn", "zfnet"]
+           "small_cnn", "squeezenet1_0", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
+           "vgg16_bn", "vgg19", "vgg19_bn", "zfnet"]
