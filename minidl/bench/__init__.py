@@ -45,12 +45,14 @@ def _settled(fn):
 
 def alternate(candidates, budget, min_repeats=3, max_repeats=50, pause=True):
     """Median seconds per call of each candidate, measured in alternation after a warm-up
-    (with a pause before each call when ``pause``)."""
+    (with a pause before each call when ``pause``). ``budget`` is the wall time to spend,
+    pauses included, within ``min_repeats`` and ``max_repeats`` rounds."""
     estimate = {}
     for name, fn in candidates.items():
         fn()
         estimate[name] = _single(fn)
-    repeats = int(min(max_repeats, max(min_repeats, budget / max(sum(estimate.values()), 1e-9))))
+    per_round = sum(estimate.values()) + (PAUSE * len(candidates) if pause else 0.0)
+    repeats = int(min(max_repeats, max(min_repeats, budget / max(per_round, 1e-9))))
     samples = {name: [] for name in candidates}
     measure = _settled if pause else _single
     for _ in range(repeats):
@@ -84,7 +86,7 @@ def run(quick=False, use_torch=True, progress=print):
     """Run the suite and return the rows and facts that ``report`` writes."""
     torch = _torch() if use_torch else None
     use_torch = torch is not None
-    budget = 0.5 if quick else 3.0
+    budget = 0.5 if quick else 8.0   # seconds per row, pauses included
     conv_cases = cases.QUICK_CONV if quick else cases.CONV
     memory_cases = cases.QUICK_MEMORY if quick else cases.MEMORY
     rows = []

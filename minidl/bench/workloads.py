@@ -55,26 +55,29 @@ def _memory_call(case, fw, x, extra):
 
 
 def _inputs(case):
-    """Arrays for the inputs: (x, weight, bias) for conv; x and per-channel state otherwise."""
+    """(x, state, parameters): the input array, arrays the op reads but does not
+    differentiate (batch norm's running statistics), and the parameters it differentiates
+    (conv weight and bias, batch norm's gamma and beta)."""
     if isinstance(case, ConvCase):
         x, w, b = _arrays([case.input_shape, case.weight_shape, (case.out_channels,)])
-        return x, [w / math.sqrt(w[0].size), b]
+        return x, [], [w / math.sqrt(w[0].size), b]
     (x,) = _arrays([case.shape])
+    if case.op != "batch_norm":
+        return x, [], []
     channels = case.shape[1]
-    return x, [np.zeros(channels, np.float32), np.ones(channels, np.float32),
-               np.ones(channels, np.float32), np.zeros(channels, np.float32)]
+    return x, [np.zeros(channels, np.float32), np.ones(channels, np.float32)], \
+        [np.ones(channels, np.float32), np.zeros(channels, np.float32)]
 
 
 def minidl_workload(case, implementation, backward):
     """A callable running the case once with minidl's ``implementation`` kernels."""
-    x_array, others = _inputs(case)
+    x_array, state_arrays, param_arrays = _inputs(case)
     x = minidl.tensor(x_array, requires_grad=backward)
+    state = [minidl.tensor(a) for a in state_arrays]
+    params = [minidl.tensor(a, requires_grad=backward) for a in param_arrays]
     if isinstance(case, ConvCase):
-        params = [minidl.tensor(a, requires_grad=backward) for a in others]
         call = lambda: _conv_call(case, F, x, *params)
     else:
-        state = [minidl.tensor(a) for a in others[:2]]
-        params = [minidl.tensor(a, requires_grad=backward) for a in others[2:]]
         call = lambda: _memory_call(case, F, x, state + params)
     grad = _arrays([output_shape(case)])[0]
 
@@ -91,14 +94,13 @@ def torch_workload(case, backward):
     """The same case in PyTorch (float32, CPU)."""
     import torch
     import torch.nn.functional as TF
-    x_array, others = _inputs(case)
+    x_array, state_arrays, param_arrays = _inputs(case)
     x = torch.tensor(x_array, requires_grad=backward)
+    state = [torch.tensor(a) for a in state_arrays]
+    params = [torch.tensor(a, requires_grad=backward) for a in param_arrays]
     if isinstance(case, ConvCase):
-        params = [torch.tensor(a, requires_grad=backward) for a in others]
         call = lambda: _conv_call(case, TF, x, *params)
     else:
-        state = [torch.tensor(a) for a in others[:2]]
-        params = [torch.tensor(a, requires_grad=backward) for a in others[2:]]
         call = lambda: _memory_call(case, TF, x, state + params)
     grad = torch.tensor(_arrays([output_shape(case)])[0])
 
