@@ -75,6 +75,26 @@ def test_conv2d_parity_with_one_sided_padding_longer_than_the_input(pads, dilati
           R.conv2d_backward_weight(x, gy, w.shape, *conf), np.float64)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_conv_on_large_planes_parity(dtype):
+    """1x1 convolutions over planes of at least POINTWISE_PLANE pixels take the per-sample
+    GEMM path, which the drawn (small) configurations never reach."""
+    from minidl.kernels.numba_kernels.conv import POINTWISE_PLANE
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 17, POINTWISE_PLANE // 17 + 1)).astype(dtype)
+    w = rng.standard_normal((4, 5, 1, 1)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    conf = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    y = K.conv2d_forward(x, w, b, *conf)
+    close(y, R.conv2d_forward(x, w, b, *conf), dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    close(K.conv2d_backward_input(gy, w, x.shape, *conf),
+          R.conv2d_backward_input(gy, w, x.shape, *conf), dtype)
+    close(K.conv2d_backward_weight(x, gy, w.shape, *conf),
+          R.conv2d_backward_weight(x, gy, w.shape, *conf), dtype)
+    twice_identical(lambda: K.conv2d_backward_weight(x, gy, w.shape, *conf))
+
+
 @given(pool_configs(max_batch=3, max_channels=3, max_size=10), DTYPES)
 def test_max_pool_parity(config, dtype):
     rng = np.random.default_rng(1)

@@ -13,7 +13,10 @@ over a chunk of samples, are one contiguous block:
 
 Three ways to fill cols, fastest first:
 
-* 1x1, stride 1, no padding: cols *is* xc (a view; no copy at all);
+* 1x1, stride 1, no padding: cols *is* xc (a view; no copy at all). With large planes
+  (P >= POINTWISE_PLANE) such a convolution skips the channel-major layout altogether:
+  one GEMM per sample, y[b] = W @ x[b], as the transposes to and from (C, N, H, W) would
+  cost more memory traffic than the GEMMs save by being one;
 * shifted copies, when the output is the input divided by the stride s (3x3 padding 1 at
   stride 1 or 2, 1x1 at stride 2, ResNet's 7x7 stride-2 stem, ...): split xc into its s*s
   phases X_ab[y, x] = xc[s*y + a, s*x + b] (for s = 1, xc itself), each the size of the
@@ -37,6 +40,7 @@ from ..reference.conv import output_length
 __all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
 
 CHUNK_BYTES = 8 * 2 ** 20  # cap on the im2col buffer of one chunk of samples
+POINTWISE_PLANE = 256      # output pixels from which 1x1 convolutions go sample by sample
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -278,6 +282,11 @@ class _Geometry:
             gxc[:, :, :, a, :, b] = grad_phases[k]
         return gxc.reshape(self.c, nb, self.h, self.w)
 
+    @property
+    def per_sample(self):
+        """A plain 1x1 convolution over large planes: GEMMs per sample in NCHW."""
+        return self.view and self.groups == 1 and self.plane >= POINTWISE_PLANE
+
     def grouped(self, a):
         """(rows, cols) -> (groups, rows / groups, cols)."""
         return a.reshape(self.groups, a.shape[0] // self.groups, a.shape[1])
@@ -298,6 +307,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     if _is_depthwise(x.shape, weight.shape, groups):
         return _depthwise_forward(np.ascontiguousarray(x), weight, bias, stride, padding, dilation)
     g = _Geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    if g.per_sample:
+        return _pointwise_forward(x, weight, bias, g)
     source = g.source(x)
     w_groups = g.grouped(np.ascontiguousarray(weight).reshape(g.o, -1))
     y = np.empty((g.n, g.o, g.out_h, g.out_w), x.dtype)
@@ -317,6 +328,8 @@ def conv2d_backward_input(grad_y, weight, x_shape, stride, padding, dilation, gr
         return _depthwise_backward_input(np.ascontiguousarray(grad_y), weight, x_shape, stride,
                                          padding, dilation)
     g = _Geometry(x_shape, weight.shape, stride, padding, dilation, groups, grad_y.shape[2:])
+    if g.per_sample:
+        return _pointwise_backward_input(grad_y, weight, g)
     gyc = _channel_major(grad_y).reshape(g.o, -1)
     w_t = np.ascontiguousarray(
         g.grouped(np.asarray(weight).reshape(g.o, -1)).transpose(0, 2, 1))
@@ -336,6 +349,8 @@ def conv2d_backward_weight(x, grad_y, weight_shape, stride, padding, dilation, g
         return _depthwise_backward_weight(np.ascontiguousarray(x), np.ascontiguousarray(grad_y),
                                           weight_shape, stride, padding, dilation)
     g = _Geometry(x.shape, weight_shape, stride, padding, dilation, groups, grad_y.shape[2:])
+    if g.per_sample:
+        return _pointwise_backward_weight(x, grad_y, weight_shape, g)
     source = g.source(x)
     gyc = _channel_major(grad_y).reshape(g.o, -1)
     grad_w = np.zeros((groups, g.o // groups, g.rows // groups), x.dtype)
@@ -345,6 +360,29 @@ def conv2d_backward_weight(x, grad_y, weight_shape, stride, padding, dilation, g
         part = g.grouped(gyc[:, first * g.plane:(first + size) * g.plane])
         grad_w += np.matmul(part, g.grouped(g.columns(source, first, size)).transpose(0, 2, 1))
     return grad_w.reshape(weight_shape)
+
+
+# ----------------------------------------------------------------------------- pointwise
+def _pointwise_forward(x, weight, bias, g):
+    """y[b] = W (O, C) @ x[b] (C, P) + bias, one GEMM per sample."""
+    y = np.matmul(np.asarray(weight).reshape(g.o, g.c), np.asarray(x).reshape(g.n, g.c, g.plane))
+    if bias is not None:
+        y += bias.reshape(1, g.o, 1)
+    return y.reshape(g.n, g.o, g.out_h, g.out_w)
+
+
+def _pointwise_backward_input(grad_y, weight, g):
+    """dL/dx[b] = W^T (C, O) @ G[b] (O, P)."""
+    w_t = np.ascontiguousarray(np.asarray(weight).reshape(g.o, g.c).T)
+    grad_x = np.matmul(w_t, np.asarray(grad_y).reshape(g.n, g.o, g.plane))
+    return grad_x.reshape(g.n, g.c, g.h, g.w)
+
+
+def _pointwise_backward_weight(x, grad_y, weight_shape, g):
+    """dL/dW = sum over samples b of G[b] (O, P) @ x[b]^T (P, C), added in sample order."""
+    per_sample = np.matmul(np.asarray(grad_y).reshape(g.n, g.o, g.plane),
+                           np.asarray(x).reshape(g.n, g.c, g.plane).transpose(0, 2, 1))
+    return per_sample.sum(axis=0).reshape(weight_shape)
 
 
 # ----------------------------------------------------------------------------- depthwise
