@@ -343,8 +343,8 @@ def _smallest_attack(s, image, label, attack, norm):
 def _attack_figure(s, image, label, name, norm, attack):
     epsilon, adversarial = _smallest_attack(s, image, label, attack, norm)
     figure = viz.plot_adversarial(image, adversarial, (s.describe(image), s.describe(adversarial)))
-    return retitle(figure, f"{name}: {'L-inf' if norm == 'linf' else 'L2'} epsilon {epsilon:.3g}, "
-                           f"the smallest tried that changes the prediction")
+    return retitle(figure, f"{name}: {'L-inf' if norm == 'linf' else 'L2'} epsilon {epsilon:.3g}\n"
+                           f"(the smallest tried that changes the prediction)")
 
 
 def fig_fgsm(s, image, target, layer):

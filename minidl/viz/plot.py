@@ -50,7 +50,8 @@ def image_grid(images, titles=None, ncols=8, size=1.4, cmap=None, suptitle=None)
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+    title_room = 0.25 if titles is not None else 0.0   # inches above each row's tiles
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + title_room) * nrows + 0.3),
                              squeeze=False)
     for k, ax in enumerate(axes.ravel()):
         if k < n:
