@@ -47,3 +47,17 @@ def test_the_benchmarked_shapes_are_valid():
         assert case.out_size >= 1 and case.in_channels % case.groups == 0
     for case in MEMORY:
         assert min(workloads.output_shape(case)) >= 1
+
+
+def test_rewriting_results_keeps_the_hand_written_part(tmp_path):
+    from minidl.bench import report
+    rows = [report.Row(SMALL_MEMORY[0], True, {"reference": 2e-3, "numba": 1e-3})]
+    results = report.Results(rows, [], None, {"cores": 2}, False, False)
+    path = report.write(results, tmp_path)
+    with open(path, "a") as f:
+        f.write(f"\n{report.KEPT}\n## What bounds the misses\n\nby hand\n")
+    rows[0].times["numba"] = 5e-4
+    report.write(results, tmp_path)
+    text = open(path).read()
+    assert text.count(report.KEPT) == 1 and text.endswith("by hand\n")
+    assert "0.50" in text.split(report.KEPT)[0]     # the new measurement is there

@@ -253,10 +253,26 @@ def _chart(results, path):
     plt.close(fig)
 
 
+# Everything from this line on in an existing RESULTS.md was written by hand (what the
+# numbers mean, what bounds the missed targets) and is kept when the benchmark rewrites it.
+KEPT = "<!-- written by hand: kept when the benchmark rewrites this file -->"
+
+
+def _kept_part(path):
+    """The hand-written end of the file at ``path`` (from the KEPT line on), or ""."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        text = f.read()
+    start = text.find(KEPT)
+    return "" if start < 0 else "\n" + text[start:]
+
+
 def write(results, folder):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "RESULTS-quick.md" if results.quick else "RESULTS.md")
+    kept = _kept_part(path)
     with open(path, "w") as f:
-        f.write(_markdown(results))
+        f.write(_markdown(results) + kept)
     _chart(results, os.path.join(folder, "results-quick.png" if results.quick else "results.png"))
     return path
