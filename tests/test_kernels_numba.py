@@ -109,6 +109,23 @@ def test_max_pool_parity(config, dtype):
     twice_identical(lambda: K.max_pool2d_backward(gy, idx, x.shape, *conf))
 
 
+@pytest.mark.parametrize("size", [(4, 4), (5, 7), (2, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_parity_with_ties_and_nan(size, dtype):
+    """The 2x2 stride-2 kernels: odd sizes (a last row or column in no window), ties (the
+    first maximum wins) and NaN (it wins, as in PyTorch)."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, (2, 3, *size)).astype(dtype)
+    x[0, 0, 0, 1] = np.nan
+    conf = ((2, 2), (2, 2), (0, 0), (1, 1))
+    y, idx = K.max_pool2d_forward(x, *conf, False)
+    ref_y, ref_idx = R.max_pool2d_forward(x, *conf, False)
+    assert np.array_equal(y, ref_y, equal_nan=True) and np.array_equal(idx, ref_idx)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert np.array_equal(K.max_pool2d_backward(gy, idx, x.shape, *conf),
+                          R.max_pool2d_backward(gy, idx, x.shape, *conf))
+
+
 @given(pool_configs(max_batch=3, max_channels=3, max_size=10, dilation=False), st.booleans(),
        st.sampled_from([None, 3]), DTYPES)
 def test_avg_pool_parity(config, count_include_pad, divisor_override, dtype):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from ..reference.pool import _avg_divisor, pool_output_length
 
@@ -99,6 +99,63 @@ def _max_pool_backward_tiles(grad_y, indices, grad_x, sh, sw, offsets):
                     gxf[x0 + p] = g if p == where else 0
 
 
+# 2x2 windows at stride 2 (LeNet, VGG, most CNNs) get kernels of their own: the four taps
+# written out, with unsigned flat indices (no negative-index checks), so the loops vectorise.
+@njit(inline="always")
+def _take_max(v, best, where, here):
+    """The running max and its index after tap v at ``here`` (larger, or NaN: PyTorch's rule)."""
+    take = (v > best) | (v != v)
+    return (v if take else best), (here if take else where)
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_2x2_forward(x, y, indices):
+    n, c, h, w = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    xf, yf, idf = x.reshape(-1), y.reshape(-1), indices.reshape(-1)
+    one, down = uint64(1), uint64(w)
+    for plane in prange(n * c):
+        x0, y0 = uint64(plane * h * w), uint64(plane * out_h * out_w)
+        for oh in range(out_h):
+            top, d = uint64(2 * oh * w), y0 + uint64(oh * out_w)
+            for ow in range(uint64(out_w)):
+                p = top + uint64(2) * ow
+                best, where = xf[x0 + p], p
+                best, where = _take_max(xf[x0 + p + one], best, where, p + one)
+                best, where = _take_max(xf[x0 + p + down], best, where, p + down)
+                best, where = _take_max(xf[x0 + p + down + one], best, where, p + down + one)
+                yf[d + ow] = best
+                idf[d + ow] = where
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_2x2_backward(grad_y, indices, grad_x):
+    """Each window's four pixels get its dL/dy where the argmax was and 0 elsewhere (an odd
+    last row or column, in no window, is zeroed first)."""
+    n, c, h, w = grad_x.shape
+    out_h, out_w = grad_y.shape[2], grad_y.shape[3]
+    gyf, idf, gxf = grad_y.reshape(-1), indices.reshape(-1), grad_x.reshape(-1)
+    one, down, zero = uint64(1), uint64(w), gxf.dtype.type(0)
+    for plane in prange(n * c):
+        x0, y0 = uint64(plane * h * w), uint64(plane * out_h * out_w)
+        if 2 * out_h < h or 2 * out_w < w:
+            gxf[x0:x0 + uint64(h * w)] = 0
+        for oh in range(out_h):
+            top, d = uint64(2 * oh * w), y0 + uint64(oh * out_w)
+            for ow in range(uint64(out_w)):
+                p = top + uint64(2) * ow
+                g, where = gyf[d + ow], uint64(idf[d + ow])
+                gxf[x0 + p] = g if where == p else zero
+                gxf[x0 + p + one] = g if where == p + one else zero
+                gxf[x0 + p + down] = g if where == p + down else zero
+                gxf[x0 + p + down + one] = g if where == p + down + one else zero
+
+
+def _is_2x2(x_shape, out, kernel, stride, padding, dilation):
+    return (kernel == (2, 2) and stride == (2, 2) and dilation == (1, 1)
+            and _inside(x_shape, out, kernel, stride, padding, dilation))
+
+
 def _tap_offsets(width, kernel, dilation):
     """Flat offsets i*dh*W + j*dw of the taps from a window's first pixel, row-major."""
     return np.array([i * dilation[0] * width + j * dilation[1]
@@ -161,7 +218,9 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
                 zip((h, w), kernel, stride, padding, dilation))
     y = np.empty((n, c, *out), x.dtype)
     indices = np.empty((n, c, *out), np.int64)
-    if _inside(x.shape, out, kernel, stride, padding, dilation):
+    if _is_2x2(x.shape, out, kernel, stride, padding, dilation):
+        _max_pool_2x2_forward(x, y, indices)
+    elif _inside(x.shape, out, kernel, stride, padding, dilation):
         _max_pool_forward_inside(x, y, indices, *stride, _tap_offsets(w, kernel, dilation))
     else:
         _max_pool_forward(x, y, indices, *kernel, *stride, *padding, *dilation)
@@ -173,6 +232,9 @@ def max_pool2d_backward(grad_y, indices, x_shape, kernel, stride, padding, dilat
     out = grad_y.shape[2:]
     grad_y, indices = np.ascontiguousarray(grad_y), np.ascontiguousarray(indices)
     grad_x = np.empty(x_shape, grad_y.dtype)
+    if _is_2x2(x_shape, out, kernel, stride, padding, dilation):
+        _max_pool_2x2_backward(grad_y, indices, grad_x)
+        return grad_x
     if _inside(x_shape, out, kernel, stride, padding, dilation) and _tiles(kernel, stride, dilation):
         _max_pool_backward_tiles(grad_y, indices, grad_x, *stride,
                                  _tap_offsets(x_shape[3], kernel, dilation))
