@@ -187,9 +187,10 @@ def test_local_response_norm_parity(n, c, hw, size, dtype):
     twice_identical(lambda: K.local_response_norm_backward(*args))
 
 
-@given(st.sampled_from([(7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1)]),
+@given(st.sampled_from([(7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1), (40_000,), (3, 7, 40, 50)]),
        st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), st.integers(0, 2 ** 64 - 1), DTYPES)
 def test_dropout_draws_the_reference_mask(shape, p, key, dtype):
+    """The last two shapes span several of the kernel's parallel blocks."""
     x = np.random.default_rng(5).standard_normal(shape).astype(dtype) + 3
     assert np.array_equal(K.dropout_forward(x, p, key), R.dropout_forward(x, p, key))
     assert np.array_equal(K.dropout_backward(x, p, key), R.dropout_backward(x, p, key))

@@ -33,25 +33,41 @@ def _kept(key, i, threshold):
     return (z >> _SHIFT) >= threshold
 
 
+@njit(cache=True)
+def _mask_elements(x, out, first, key, threshold, scale):
+    """out[j] = x[j] * scale * mask[first + j] over one contiguous block."""
+    for j in range(x.size):
+        out[j] = x[j] * (scale * np.float32(_kept(key, first + j, threshold)))
+
+
+@njit(cache=True)
+def _mask_groups(x, out, first, group, key, threshold, scale):
+    """out[i] = x[i] * scale * mask[first + i // group] over a block of whole groups."""
+    for m in range(x.size // group):
+        factor = scale * np.float32(_kept(key, first + m, threshold))
+        for i in range(m * group, (m + 1) * group):
+            out[i] = x[i] * factor
+
+
 @njit(parallel=True, cache=True)
 def _masked(x, out, key, threshold, scale, group):
     """out[i] = x[i] * scale if mask[i // group] else 0, in parallel blocks of whole groups.
 
-    The loops run over (group, position in group) so no element needs a division, and the
-    keep decision becomes a multiplier (no branch), which lets the hash vectorise.
+    Each block goes to a serial function as contiguous slices: given those, LLVM
+    vectorises the hash (eight 64-bit lanes with AVX-512), which it does not for the same
+    loop written inline over the whole arrays (measured 8 times slower). The keep decision
+    is a multiplier, not a branch, for the same reason.
     """
     n = x.size
-    groups_per_block = max(1, BLOCK // group)
-    blocks = (n // group + groups_per_block - 1) // groups_per_block
-    for block in prange(blocks):
-        first = block * groups_per_block
-        for m in range(first, min(n // group, first + groups_per_block)):
-            if group == 1:
-                out[m] = x[m] * (scale * np.float32(_kept(key, m, threshold)))
-            else:
-                factor = scale * np.float32(_kept(key, m, threshold))
-                for i in range(m * group, (m + 1) * group):
-                    out[i] = x[i] * factor
+    block_size = max(1, BLOCK // group) * group
+    for block in prange((n + block_size - 1) // block_size):
+        start = block * block_size
+        stop = min(n, start + block_size)
+        if group == 1:
+            _mask_elements(x[start:stop], out[start:stop], start, key, threshold, scale)
+        else:
+            _mask_groups(x[start:stop], out[start:stop], start // group, group, key,
+                         threshold, scale)
 
 
 def _apply(x, p, key, group):
