@@ -34,24 +34,36 @@ def _single(fn):
 
 
 # OpenBLAS's worker threads keep spinning (yielding) for about 0.1 s after a GEMM; a pause
-# before each timed call keeps one framework's idle threads from slowing the next.
+# before each timed call keeps one framework's idle threads from slowing the next. After
+# such a pause this VM's cores need tens of milliseconds of work to run at full speed again
+# (a 5 ms kernel measured 7-10 ms after the pause plus up to 20 ms of calls, 5 ms after
+# 50 ms), a cost no kernel pays inside a training loop; so each timed call follows WAKE
+# seconds of untimed calls of the same candidate, which also leaves its inputs in cache, as
+# the layer before would.
 PAUSE = 0.15
+WAKE = 0.05
 
 
 def _settled(fn):
     time.sleep(PAUSE)
+    awake = time.perf_counter() + WAKE
+    while time.perf_counter() < awake:
+        fn()
     return _single(fn)
 
 
 def alternate(candidates, budget, min_repeats=3, max_repeats=50, pause=True):
     """Median seconds per call of each candidate, measured in alternation after a warm-up
-    (with a pause before each call when ``pause``). ``budget`` is the wall time to spend,
-    pauses included, within ``min_repeats`` and ``max_repeats`` rounds."""
+    (when ``pause``, each timed call follows a pause and WAKE seconds of untimed calls).
+    ``budget`` is the wall time to spend, pauses included, within ``min_repeats`` and
+    ``max_repeats`` rounds."""
     estimate = {}
     for name, fn in candidates.items():
         fn()
         estimate[name] = _single(fn)
-    per_round = sum(estimate.values()) + (PAUSE * len(candidates) if pause else 0.0)
+    per_call = sum(estimate.values())
+    settling = sum(PAUSE + max(WAKE, t) for t in estimate.values())
+    per_round = per_call + (settling if pause else 0.0)
     repeats = int(min(max_repeats, max(min_repeats, budget / max(per_round, 1e-9))))
     samples = {name: [] for name in candidates}
     measure = _settled if pause else _single
