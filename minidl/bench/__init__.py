@@ -7,6 +7,10 @@ forward+backward, on real layer shapes, plus whole training steps, against PyTor
 Each measurement warms up, then alternates the implementations (and PyTorch, when it is
 installed) call by call and reports the median. Results go to DIR/RESULTS.md (a table,
 the targets met or missed, and the machine) and DIR/results.png (a chart).
+
+``--quick`` times a few shapes, forward+backward only (the direction the targets are
+stated for), and the LeNet-5 step without its peak memory: under a minute, Numba's
+first compilation of the kernels included.
 """
 from __future__ import annotations
 
@@ -94,6 +98,13 @@ def time_steps(model_name, use_torch, budget):
     return alternate(candidates, budget, min_repeats=3, max_repeats=30)
 
 
+def _peak_memory(model_name, use_torch):
+    memory = {"minidl": steps.peak_memory("minidl", model_name)}
+    if use_torch:
+        memory["torch"] = steps.peak_memory("torch", model_name)
+    return memory
+
+
 def run(quick=False, use_torch=True, progress=print):
     """Run the suite and return the rows and facts that ``report`` writes."""
     torch = _torch() if use_torch else None
@@ -101,9 +112,10 @@ def run(quick=False, use_torch=True, progress=print):
     budget = 0.5 if quick else 8.0   # seconds per row, pauses included
     conv_cases = cases.QUICK_CONV if quick else cases.CONV
     memory_cases = cases.QUICK_MEMORY if quick else cases.MEMORY
+    directions = (True,) if quick else (False, True)
     rows = []
     for case in list(conv_cases) + list(memory_cases):
-        for backward in (False, True):
+        for backward in directions:
             times = time_case(case, backward, use_torch, budget)
             rows.append(report.Row(case, backward, times))
             progress(rows[-1].line())
@@ -111,9 +123,7 @@ def run(quick=False, use_torch=True, progress=print):
     step_rows = []
     for name in step_names:
         times = time_steps(name, use_torch, budget * 4)
-        memory = {"minidl": steps.peak_memory("minidl", name)}
-        if use_torch:
-            memory["torch"] = steps.peak_memory("torch", name)
+        memory = {} if quick else _peak_memory(name, use_torch)
         step_rows.append(report.StepRow(name, times, memory))
         progress(step_rows[-1].line())
     threads = None if quick else report.thread_options(progress)
@@ -123,7 +133,8 @@ def run(quick=False, use_torch=True, progress=print):
 def add_arguments(parser):
     """The options shared by ``python -m benchmarks`` and ``minidl bench``."""
     parser.add_argument("--quick", action="store_true",
-                        help="a few shapes and short runs (under a minute)")
+                        help="a few shapes, forward+backward only, no peak memory "
+                             "(under a minute)")
     parser.add_argument("--out", default=None,
                         help="folder for RESULTS.md and results.png (default: ./benchmarks "
                              "if it exists, else the current folder)")

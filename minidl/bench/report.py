@@ -75,7 +75,8 @@ class StepRow:
     def line(self):
         parts = [f"{k} {v * 1e3:8.2f} ms" for k, v in self.times.items()]
         memory = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in self.memory.items() if v)
-        return f"training step {self.model:16s} " + "  ".join(parts) + f"  peak memory {memory}"
+        return f"training step {self.model:16s} " + "  ".join(parts) + \
+            (f"  peak memory {memory}" if memory else "")
 
 
 @dataclass
