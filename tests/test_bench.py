@@ -61,3 +61,19 @@ def test_rewriting_results_keeps_the_hand_written_part(tmp_path):
     text = open(path).read()
     assert text.count(report.KEPT) == 1 and text.endswith("by hand\n")
     assert "0.50" in text.split(report.KEPT)[0]     # the new measurement is there
+
+
+def test_a_quick_report_without_forward_rows_or_peak_memory(tmp_path):
+    """--quick times forward+backward only and skips the peak-memory subprocesses: the
+    report, the chart and the progress line must work with what is left."""
+    from minidl.bench import report
+    times = {"reference": 2e-3, "numba": 1e-3, "torch": 4e-3}
+    rows = [report.Row(SMALL_MEMORY[0], True, dict(times))]
+    step = report.StepRow("lenet5", dict(times), {})
+    assert "peak memory" not in step.line()
+    machine = {"cores": 2, "copy bandwidth (GB/s, read + write)": 20.0}
+    results = report.Results(rows, [step], None, machine, True, True)
+    path = report.write(results, tmp_path)
+    assert path.endswith("RESULTS-quick.md") and (tmp_path / "results-quick.png").exists()
+    text = open(path).read()
+    assert "| lenet5 |" in text and "| 0.25 |" in text   # numba / torch, the one row

@@ -99,6 +99,7 @@ def time_steps(model_name, use_torch, budget):
 
 
 def _peak_memory(model_name, use_torch):
+    """Peak memory of the training step in each framework, each in a fresh process."""
     memory = {"minidl": steps.peak_memory("minidl", model_name)}
     if use_torch:
         memory["torch"] = steps.peak_memory("torch", model_name)
