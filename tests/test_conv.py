@@ -1,7 +1,7 @@
 """conv2d, conv1d and conv_transpose2d: gradients, the definition, PyTorch, errors."""
 import numpy as np
 import pytest
-from conv_strategies import conv_configs
+from tests.conv_strategies import conv_configs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -219,7 +219,7 @@ def test_layers_run_in_float32_and_float64(dtype):
 
 def test_first_layer_does_not_compute_input_gradient(monkeypatch):
     """DESIGN: the backward computes only the gradients that are needed."""
-    from minidl.kernels import reference
+    from minidl.kernels.conv import reference
     calls = []
     original = reference.conv2d_backward_input
     monkeypatch.setattr(reference, "conv2d_backward_input",

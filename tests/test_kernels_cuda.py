@@ -21,15 +21,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conv_strategies import ConvConfig, conv_configs, pool_configs
+from tests.conv_strategies import ConvConfig, conv_configs, pool_configs
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numba import config as numba_config
 
 from minidl import backend
-from minidl.kernels import reference as R
+from minidl.kernels import FAMILIES
 
-K = pytest.importorskip("minidl.kernels.cuda_kernels")
+R = type("R", (), {n: staticmethod(getattr(f.reference, n))
+                   for f in FAMILIES.values() for n in f.kernel_names})
+from minidl.kernels.normalization import cuda as normalization_cuda  # noqa: E402
+K = type("K", (), {n: staticmethod(getattr(f.cuda, n)) for f in FAMILIES.values() for n in f.kernel_names})
+K.PTX_SIGNATURES = [s for f in FAMILIES.values() if f.cuda is not f.reference
+                    for s in f.cuda.PTX_SIGNATURES]
 
 SIMULATOR = bool(numba_config.ENABLE_CUDASIM)
 ON_GPU = backend.cuda_is_available() and not SIMULATOR
@@ -221,8 +226,8 @@ def test_batch_norm_sums_over_several_blocks_per_channel(dtype):
     u, v = (rng.standard_normal((3, 2, 32)).astype(dtype) for _ in range(2))
     u0, v0 = rng.standard_normal(2), rng.standard_normal(2)
     arrays = on_device(u, u0, v, v0)
-    first = [backend.to_numpy(a) for a in K.norm._channel_sums(*arrays, max_threads=2)]
-    again = [backend.to_numpy(a) for a in K.norm._channel_sums(*arrays, max_threads=2)]
+    first = [backend.to_numpy(a) for a in normalization_cuda._channel_sums(*arrays, max_threads=2)]
+    again = [backend.to_numpy(a) for a in normalization_cuda._channel_sums(*arrays, max_threads=2)]
     a = u.astype(np.float64) - u0[:, None]
     expected = (a.sum(axis=(0, 2)), (a * (v - v0[:, None])).sum(axis=(0, 2)))
     for mine, repeat, theirs in zip(first, again, expected):
@@ -276,25 +281,26 @@ PTX_SCRIPT = textwrap.dedent('''
     for the current device's compute capability, and there is no device here: a stand-in
     that reports the compute capability being compiled for takes the device's place.
     """
-    import importlib, json, pkgutil, types as pytypes
+    import json, types as pytypes
 
     import numba.cuda.dispatcher as dispatcher
     from numba import cuda, types
 
-    import minidl.kernels.cuda_kernels as package
+    from minidl.kernels import FAMILIES, cuda_common
 
     def name_of(kernel):
         return f"{kernel.py_func.__module__}.{kernel.py_func.__name__}"
 
+    modules = [cuda_common] + [f.cuda for f in FAMILIES.values() if f.cuda is not f.reference]
     kernels = set()
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for module in modules:
         for obj in vars(module).values():
             if (isinstance(obj, dispatcher.CUDADispatcher)
                     and not obj.targetoptions.get("device")):
                 kernels.add(name_of(obj))
     listed, floats, failures, compiled = [], {}, [], 0
-    for kernel, signatures in package.PTX_SIGNATURES:
+    signatures_of = [s for m in modules for s in getattr(m, "PTX_SIGNATURES", [])]
+    for kernel, signatures in signatures_of:
         listed.append(name_of(kernel))
         floats[name_of(kernel)] = sorted({str(t.dtype) for s in signatures for t in s
                                           if isinstance(t, types.Array)
@@ -302,7 +308,7 @@ PTX_SCRIPT = textwrap.dedent('''
     for cc in ((8, 0), (9, 0)):
         dispatcher.get_current_device = lambda cc=cc: pytypes.SimpleNamespace(
             compute_capability=cc)
-        for kernel, signatures in package.PTX_SIGNATURES:
+        for kernel, signatures in signatures_of:
             for signature in signatures:
                 try:
                     ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=cc)

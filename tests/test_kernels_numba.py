@@ -2,16 +2,18 @@
 float64, over drawn configurations; and repeated backward passes give identical bits."""
 import numpy as np
 import pytest
-from conv_strategies import conv_configs, pool_configs
+from tests.conv_strategies import conv_configs, pool_configs
 from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl
 import minidl.functional as F
 import minidl.nn as nn
-from minidl.kernels import reference as R
+from minidl.kernels import FAMILIES
 
-K = pytest.importorskip("minidl.kernels.numba_kernels")
+R = type("R", (), {n: staticmethod(getattr(f.reference, n))
+                   for f in FAMILIES.values() for n in f.kernel_names})
+K = type("K", (), {n: staticmethod(getattr(f.numba, n)) for f in FAMILIES.values() for n in f.kernel_names})
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 TOLERANCE = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -79,7 +81,7 @@ def test_conv2d_parity_with_one_sided_padding_longer_than_the_input(pads, dilati
 def test_pointwise_conv_on_large_planes_parity(dtype):
     """1x1 convolutions over planes of at least POINTWISE_PLANE pixels take the per-sample
     GEMM path, which the drawn (small) configurations never reach."""
-    from minidl.kernels.numba_kernels.conv import POINTWISE_PLANE
+    from minidl.kernels.conv.numba_cpu import POINTWISE_PLANE
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 17, POINTWISE_PLANE // 17 + 1)).astype(dtype)
     w = rng.standard_normal((4, 5, 1, 1)).astype(dtype)
@@ -203,9 +205,9 @@ def test_selection_api():
     assert "numba" in minidl.kernels.available()
     with minidl.kernels.use("reference"):
         assert minidl.kernels.current() == "reference"
-        assert minidl.kernels.get("conv2d_forward", np.zeros(1)) is R.conv2d_forward
+        assert minidl.kernels.conv.KERNELS.for_array(np.zeros(1)) is minidl.kernels.conv.reference
         with minidl.kernels.use("numba"):
-            assert minidl.kernels.get("conv2d_forward", np.zeros(1)) is K.conv2d_forward
+            assert minidl.kernels.conv.KERNELS.for_array(np.zeros(1)) is minidl.kernels.conv.numba_cpu
         assert minidl.kernels.current() == "reference"
     with pytest.raises(ValueError, match="unknown kernel choice"):
         minidl.kernels.use("fastest")

@@ -18,7 +18,7 @@ import minidl.models as models
 from minidl.models.efficientnet import StochasticDepth
 from minidl.models.lenet import C3_TABLE
 from minidl.models.vgg import VGG
-from torchvision_oracle import torchvision_models
+from tests.torchvision_oracle import torchvision_models
 
 # Parameters with the default classes (1000; 10 for LeNet and the CIFAR ResNets). torchvision
 # models: its weights' "num_params" metadata; the others are computed and checked against

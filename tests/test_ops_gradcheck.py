@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import (INDEX_KINDS, MATMUL_KINDS, arrays, away_from, axes, axis,
+from tests.strategies import (INDEX_KINDS, MATMUL_KINDS, arrays, away_from, axes, axis,
                         broadcastable_shapes, class_weights, classification, distinct_arrays,
                         indices, matmul_shapes, nonzero, positive, probabilities, reals,
                         separated_pair, shapes, size_of)

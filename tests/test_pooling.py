@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conv_strategies import PoolConfig, pool_configs
+from tests.conv_strategies import PoolConfig, pool_configs
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from conv_strategies import conv_configs
+from tests.conv_strategies import conv_configs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

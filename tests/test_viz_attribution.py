@@ -15,7 +15,7 @@ from minidl import viz
 from minidl.viz import attribution as A
 from minidl.viz import cam as C
 from minidl.viz import plot
-from viz_models import small_cnn, trained_shapes_cnn
+from tests.viz_models import small_cnn, trained_shapes_cnn
 
 
 def logits_of(model, images):

@@ -11,7 +11,7 @@ from minidl.data import ArrayDataset, DataLoader, Shapes
 from minidl.viz import embedding as E
 from minidl.viz import network as N
 from minidl.viz import plot
-from viz_models import small_cnn, trained_shapes_cnn
+from tests.viz_models import small_cnn, trained_shapes_cnn
 
 
 def positive_weights(model):

@@ -11,7 +11,7 @@ import minidl
 import minidl.nn as nn
 from minidl import viz
 from minidl.data import Shapes
-from viz_models import small_cnn, trained_shapes_cnn
+from tests.viz_models import small_cnn, trained_shapes_cnn
 
 
 def linear_model(in_shape, classes, seed=0):

@@ -20,7 +20,6 @@ import numpy as np
 from .. import backend
 from .function import Context, _freed_message, forward_location
 from .grad_mode import STATE, AnomalyError
-from .tensor import Tensor
 
 
 class AccumulateGrad:
@@ -45,12 +44,11 @@ class AccumulateGrad:
 
 
 def _run_hook(hook, grad, shape):
-    """A hook may return None (keep the gradient) or a replacement of the same shape."""
+    """A hook (array in, array or None out) may keep the gradient (None) or replace it with
+    one of the same shape."""
     new = hook(grad)
     if new is None:
         return grad
-    if isinstance(new, Tensor):
-        new = new.data
     if new.shape != shape:
         raise RuntimeError(f"a gradient hook returned shape {new.shape}, expected {shape}")
     return new

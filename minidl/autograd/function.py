@@ -69,7 +69,8 @@ class Context:
     # -- used by the engine -----------------------------------------------------------
     @property
     def name(self) -> str:
-        return self._function.__name__
+        """The op's name without the "Function" suffix: ``<AddBackward>`` for AddFunction."""
+        return op_name(self._function)
 
     def _free(self):
         """Drop everything the backward needed, keeping only the name for error messages."""
@@ -80,6 +81,11 @@ class Context:
 
     def __repr__(self):
         return f"<{self.name}Backward>"
+
+
+def op_name(function) -> str:
+    """A Function's name as messages show it, without the "Function" suffix ("Conv2d")."""
+    return function.__name__.removesuffix("Function")
 
 
 def _freed_message(node) -> str:
@@ -167,7 +173,7 @@ def _check_same_device(function, args):
     if len(set(devices)) > 1:
         first = devices[0]
         other = next(d for d in devices if d != first)
-        raise RuntimeError(f"{function.__name__}: expected all tensors on the same device, "
+        raise RuntimeError(f"{op_name(function)}: expected all tensors on the same device, "
                            f"but found tensors on {first} and {other}")
 
 

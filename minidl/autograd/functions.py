@@ -69,132 +69,138 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- operations
-def _t(x):
-    """Tensors pass; arrays and numbers are wrapped as constants."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing its memory where it can (PyTorch's ``as_tensor``).
+
+    A tensor passes unchanged (cast or moved only when ``dtype``/``device`` ask); an array
+    is wrapped without a copy; numbers and nested lists become a new constant tensor.
+    """
+    if not isinstance(data, Tensor):
+        data = Tensor(data)
+    return data if dtype is None and device is None else data.to(device=device, dtype=dtype)
 
 
 def exp(x):
-    return _t(x).exp()
+    return as_tensor(x).exp()
 
 
 def log(x):
-    return _t(x).log()
+    return as_tensor(x).log()
 
 
 def sqrt(x):
-    return _t(x).sqrt()
+    return as_tensor(x).sqrt()
 
 
 def abs(x):
-    return _t(x).abs()
+    return as_tensor(x).abs()
 
 
 def tanh(x):
-    return _t(x).tanh()
+    return as_tensor(x).tanh()
 
 
 def sigmoid(x):
-    return _t(x).sigmoid()
+    return as_tensor(x).sigmoid()
 
 
 def relu(x):
-    return _t(x).relu()
+    return as_tensor(x).relu()
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return _t(x).leaky_relu(negative_slope)
+    return as_tensor(x).leaky_relu(negative_slope)
 
 
 def clip(x, min=None, max=None):
-    return _t(x).clip(min, max)
+    return as_tensor(x).clip(min, max)
 
 
 def maximum(x, y):
-    return ops.Maximum.apply(x, y)
+    return ops.MaximumFunction.apply(x, y)
 
 
 def minimum(x, y):
-    return ops.Minimum.apply(x, y)
+    return ops.MinimumFunction.apply(x, y)
 
 
 def where(condition, x, y):
     """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcasting)."""
     condition = condition.data if isinstance(condition, Tensor) else condition
-    return ops.Where.apply(condition, x, y)
+    return ops.WhereFunction.apply(condition, x, y)
 
 
 def matmul(x, y):
-    return ops.MatMul.apply(x, y)
+    return ops.MatMulFunction.apply(x, y)
 
 
 def sum(x, axis=None, keepdims=False):
-    return _t(x).sum(axis, keepdims)
+    return as_tensor(x).sum(axis, keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
-    return _t(x).mean(axis, keepdims)
+    return as_tensor(x).mean(axis, keepdims)
 
 
 def var(x, axis=None, keepdims=False, correction=1):
-    return _t(x).var(axis, keepdims, correction=correction)
+    return as_tensor(x).var(axis, keepdims, correction=correction)
 
 
 def max(x, axis=None, keepdims=False):
-    return _t(x).max(axis, keepdims)
+    return as_tensor(x).max(axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    return _t(x).min(axis, keepdims)
+    return as_tensor(x).min(axis, keepdims)
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    return _t(x).logsumexp(axis, keepdims)
+    return as_tensor(x).logsumexp(axis, keepdims)
 
 
 def softmax(x, axis=-1):
-    return _t(x).softmax(axis)
+    return as_tensor(x).softmax(axis)
 
 
 def log_softmax(x, axis=-1):
-    return _t(x).log_softmax(axis)
+    return as_tensor(x).log_softmax(axis)
 
 
 def reshape(x, shape):
-    return _t(x).reshape(shape)
+    return as_tensor(x).reshape(shape)
 
 
 def transpose(x, *axes):
-    return _t(x).transpose(*axes)
+    return as_tensor(x).transpose(*axes)
 
 
 def permute(x, axes):
-    return _t(x).permute(axes)
+    return as_tensor(x).permute(axes)
 
 
 def squeeze(x, axis=None):
-    return _t(x).squeeze(axis)
+    return as_tensor(x).squeeze(axis)
 
 
 def unsqueeze(x, axis):
-    return _t(x).unsqueeze(axis)
+    return as_tensor(x).unsqueeze(axis)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    return _t(x).flatten(start_dim, end_dim)
+    return as_tensor(x).flatten(start_dim, end_dim)
 
 
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (``torch.cat``)."""
-    return ops.Concatenate.apply(*tensors, axis=axis)
+    return ops.ConcatenateFunction.apply(*tensors, axis=axis)
 
 
 def stack(tensors, axis=0):
     """Join tensors of one shape along a new axis."""
-    return ops.Stack.apply(*tensors, axis=axis)
+    return ops.StackFunction.apply(*tensors, axis=axis)
 
 
 def pad(x, pad_width, value=0.0):
     """Constant padding with NumPy's ``pad_width`` ((before, after) per axis, or one int)."""
-    x = _t(x)
-    return ops.Pad.apply(x, ops.normalize_pad_width(pad_width, x.ndim), value)
+    x = as_tensor(x)
+    return ops.PadFunction.apply(x, ops.normalize_pad_width(pad_width, x.ndim), value)

@@ -162,7 +162,7 @@ class Tensor:
 
     def clone(self) -> "Tensor":
         """A copy of the values that stays in the graph (gradient flows through)."""
-        return _ops.Clone.apply(self)
+        return _ops.CloneFunction.apply(self)
 
     def to(self, device=None, dtype=None) -> "Tensor":
         """Move to a device and/or cast to a dtype: ``to("cuda")``, ``to(np.float64)``."""
@@ -170,9 +170,9 @@ class Tensor:
             device, dtype = None, device
         result = self
         if dtype is not None and backend.as_dtype(dtype) != self.dtype:
-            result = _ops.Cast.apply(result, backend.as_dtype(dtype))
+            result = _ops.CastFunction.apply(result, backend.as_dtype(dtype))
         if device is not None and backend.normalize_device(device) != result.device:
-            result = _ops.ToDevice.apply(result, backend.normalize_device(device))
+            result = _ops.ToDeviceFunction.apply(result, backend.normalize_device(device))
         return result
 
     def cpu(self) -> "Tensor":
@@ -255,8 +255,9 @@ class Tensor:
         else:
             table = self.grad_fn.__dict__.setdefault("_tensor_hooks", {})
             hooks = table.setdefault(self._output_index, [])
-        hooks.append(hook)
-        return RemovableHandle(hooks, hook)
+        engine_hook = _array_hook(hook)
+        hooks.append(engine_hook)
+        return RemovableHandle(hooks, engine_hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor too (leaves always keep theirs)."""
@@ -269,49 +270,49 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        return _ops.Add.apply(self, _normalize_scalar(other))
+        return _ops.AddFunction.apply(self, _normalize_scalar(other))
 
     def __radd__(self, other):
-        return _ops.Add.apply(_normalize_scalar(other), self)
+        return _ops.AddFunction.apply(_normalize_scalar(other), self)
 
     def __sub__(self, other):
-        return _ops.Sub.apply(self, _normalize_scalar(other))
+        return _ops.SubFunction.apply(self, _normalize_scalar(other))
 
     def __rsub__(self, other):
-        return _ops.Sub.apply(_normalize_scalar(other), self)
+        return _ops.SubFunction.apply(_normalize_scalar(other), self)
 
     def __mul__(self, other):
-        return _ops.Mul.apply(self, _normalize_scalar(other))
+        return _ops.MulFunction.apply(self, _normalize_scalar(other))
 
     def __rmul__(self, other):
-        return _ops.Mul.apply(_normalize_scalar(other), self)
+        return _ops.MulFunction.apply(_normalize_scalar(other), self)
 
     def __truediv__(self, other):
-        return _ops.Div.apply(self, _normalize_scalar(other))
+        return _ops.DivFunction.apply(self, _normalize_scalar(other))
 
     def __rtruediv__(self, other):
-        return _ops.Div.apply(_normalize_scalar(other), self)
+        return _ops.DivFunction.apply(_normalize_scalar(other), self)
 
     def __pow__(self, other):
-        return _ops.Pow.apply(self, _normalize_scalar(other))
+        return _ops.PowFunction.apply(self, _normalize_scalar(other))
 
     def __rpow__(self, other):
-        return _ops.Pow.apply(_normalize_scalar(other), self)
+        return _ops.PowFunction.apply(_normalize_scalar(other), self)
 
     def __neg__(self):
-        return _ops.Neg.apply(self)
+        return _ops.NegFunction.apply(self)
 
     def __pos__(self):
         return self
 
     def __matmul__(self, other):
-        return _ops.MatMul.apply(self, other)
+        return _ops.MatMulFunction.apply(self, other)
 
     def __rmatmul__(self, other):
-        return _ops.MatMul.apply(other, self)
+        return _ops.MatMulFunction.apply(other, self)
 
     def matmul(self, other):
-        return _ops.MatMul.apply(self, other)
+        return _ops.MatMulFunction.apply(self, other)
 
     def pow(self, exponent):
         return self ** exponent
@@ -343,54 +344,54 @@ class Tensor:
 
     # ------------------------------------------------------------------ elementwise
     def exp(self):
-        return _ops.Exp.apply(self)
+        return _ops.ExpFunction.apply(self)
 
     def log(self):
-        return _ops.Log.apply(self)
+        return _ops.LogFunction.apply(self)
 
     def sqrt(self):
-        return _ops.Sqrt.apply(self)
+        return _ops.SqrtFunction.apply(self)
 
     def abs(self):
-        return _ops.Abs.apply(self)
+        return _ops.AbsFunction.apply(self)
 
     def __abs__(self):
-        return _ops.Abs.apply(self)
+        return _ops.AbsFunction.apply(self)
 
     def tanh(self):
-        return _ops.Tanh.apply(self)
+        return _ops.TanhFunction.apply(self)
 
     def sigmoid(self):
-        return _ops.Sigmoid.apply(self)
+        return _ops.SigmoidFunction.apply(self)
 
     def relu(self):
-        return _ops.ReLU.apply(self)
+        return _ops.ReLUFunction.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01):
-        return _ops.LeakyReLU.apply(self, negative_slope)
+        return _ops.LeakyReLUFunction.apply(self, negative_slope)
 
     def clip(self, min=None, max=None):
-        return _ops.Clip.apply(self, min, max)
+        return _ops.ClipFunction.apply(self, min, max)
 
     clamp = clip
 
     def maximum(self, other):
-        return _ops.Maximum.apply(self, _normalize_scalar(other))
+        return _ops.MaximumFunction.apply(self, _normalize_scalar(other))
 
     def minimum(self, other):
-        return _ops.Minimum.apply(self, _normalize_scalar(other))
+        return _ops.MinimumFunction.apply(self, _normalize_scalar(other))
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
-        return _ops.Sum.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
+        return _ops.SumFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
-        return _ops.Mean.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
+        return _ops.MeanFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def var(self, axis=None, keepdims: bool = False, *, correction: int = 1, dim=None,
             keepdim=None):
         """Variance with PyTorch's default ``correction=1`` (unbiased); 0 gives the biased one."""
-        return _ops.Var.apply(self, _axis(axis, dim), _keep(keepdims, keepdim), correction)
+        return _ops.VarFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim), correction)
 
     def std(self, axis=None, keepdims: bool = False, *, correction: int = 1, dim=None,
             keepdim=None):
@@ -398,13 +399,13 @@ class Tensor:
 
     def max(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
         """Largest values over ``axis`` (like ``numpy.max``/``torch.amax``); ties share the gradient."""
-        return _ops.Max.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
+        return _ops.MaxFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def min(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
-        return _ops.Min.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
+        return _ops.MinFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def logsumexp(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
-        return _ops.LogSumExp.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
+        return _ops.LogSumExpFunction.apply(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def argmax(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
         axis = _axis(axis, dim)
@@ -415,10 +416,10 @@ class Tensor:
         return Tensor._make(self.data.argmin(axis=axis, keepdims=_keep(keepdims, keepdim)))
 
     def softmax(self, axis=-1, *, dim=None):
-        return _ops.Softmax.apply(self, _axis(axis, dim))
+        return _ops.SoftmaxFunction.apply(self, _axis(axis, dim))
 
     def log_softmax(self, axis=-1, *, dim=None):
-        return _ops.LogSoftmax.apply(self, _axis(axis, dim))
+        return _ops.LogSoftmaxFunction.apply(self, _axis(axis, dim))
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape):
@@ -439,11 +440,11 @@ class Tensor:
             perm[a], perm[b] = perm[b], perm[a]
         else:
             perm = axes
-        return _ops.Permute.apply(self, tuple(perm))
+        return _ops.PermuteFunction.apply(self, tuple(perm))
 
     def permute(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _ops.Permute.apply(self, tuple(axes))
+        return _ops.PermuteFunction.apply(self, tuple(axes))
 
     @property
     def T(self):
@@ -459,11 +460,20 @@ class Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
     def __getitem__(self, index):
-        return _ops.GetItem.apply(self, _unwrap_index(index))
+        return _ops.GetItemFunction.apply(self, _unwrap_index(index))
 
     def __setitem__(self, index, value):
         raise TypeError("tensors are not modified in place: build a new tensor (minidl.where, "
                         "minidl.concatenate, ...) or, outside autograd, write into tensor.data")
+
+
+def _array_hook(hook):
+    """``hook`` as the engine runs it: on the gradient array, returning an array or None
+    (a returned tensor gives its array)."""
+    def run(grad):
+        new = hook(grad)
+        return new.data if isinstance(new, Tensor) else new
+    return run
 
 
 def _looks_like_device(value) -> bool:

@@ -16,15 +16,12 @@ import math
 import numpy as np
 
 from .. import backend
+from ..geometry import pair
 
 
 def _rng(rng):
     return backend.host_rng() if rng is None else rng
 
-
-def _pair(size) -> tuple[int, int]:
-    """``8`` -> ``(8, 8)``; ``(8, 6)`` stays."""
-    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
 
 
 class Compose:
@@ -88,7 +85,7 @@ class CenterPad:
     in LeNet-5's 32x32 input, as LeCun et al. did)."""
 
     def __init__(self, size, fill: float = 0.0):
-        self.size = _pair(size)
+        self.size = pair(size)
         self.fill = fill
 
     def __call__(self, image, rng=None):
@@ -112,7 +109,7 @@ class RandomCrop:
     """
 
     def __init__(self, size, padding: int = 0, fill: float = 0.0, padding_mode: str = "constant"):
-        self.size = _pair(size)
+        self.size = pair(size)
         self.padding = int(padding)
         self.fill = fill
         self.padding_mode = padding_mode

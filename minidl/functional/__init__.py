@@ -3,7 +3,8 @@
 Names and signatures follow ``torch.nn.functional``.
 """
 from .activation import leaky_relu, log_softmax, relu, relu6, sigmoid, silu, softmax, tanh
-from .conv import conv1d, conv2d, conv_output_size, conv_transpose2d
+from ..geometry import conv_output_size
+from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import *
 from .linear import linear
 from .local import *

@@ -2,32 +2,32 @@
 from __future__ import annotations
 
 from ..autograd import ops
-from ..autograd.functions import _t
+from ..autograd.functions import as_tensor
 
 
 def relu(input):
     """max(x, 0); its backward follows ``minidl.backprop_rule`` (default, guided, deconvnet)."""
-    return ops.ReLU.apply(_t(input))
+    return ops.ReLUFunction.apply(as_tensor(input))
 
 
 def leaky_relu(input, negative_slope: float = 0.01):
-    return ops.LeakyReLU.apply(_t(input), negative_slope)
+    return ops.LeakyReLUFunction.apply(as_tensor(input), negative_slope)
 
 
 def sigmoid(input):
-    return ops.Sigmoid.apply(_t(input))
+    return ops.SigmoidFunction.apply(as_tensor(input))
 
 
 def tanh(input):
-    return ops.Tanh.apply(_t(input))
+    return ops.TanhFunction.apply(as_tensor(input))
 
 
 def softmax(input, dim: int = -1):
-    return ops.Softmax.apply(_t(input), dim)
+    return ops.SoftmaxFunction.apply(as_tensor(input), dim)
 
 
 def log_softmax(input, dim: int = -1):
-    return ops.LogSoftmax.apply(_t(input), dim)
+    return ops.LogSoftmaxFunction.apply(as_tensor(input), dim)
 
 
 def relu6(input):
@@ -46,5 +46,5 @@ def silu(input):
     Composed from a product and a sigmoid, so the chain rule gives
     dy/dx = s + x s (1 - s) = s (1 + x (1 - s)) with s = sigmoid(x).
     """
-    input = _t(input)
+    input = as_tensor(input)
     return input * sigmoid(input)

@@ -8,43 +8,11 @@ is conv2d's forward, so both Functions call the same three kernels.
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function
-from ..autograd.functions import _t
-from ..kernels.reference.conv import output_length
-
-
-def _pair(value, name="value"):
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return value
-
-
-def conv_output_size(in_size, kernel_size, stride=1, padding=0, dilation=1):
-    """The lecture formula floor((W - F + 2P) / S) + 1, generalised to dilation D:
-    floor((W + 2P - D(F - 1) - 1) / S) + 1 (D = 1 gives the lecture's form).
-
-    Works on ints or on (h, w) pairs; an empty output raises an error naming the sizes.
-    """
-    if not isinstance(in_size, int):
-        return tuple(conv_output_size(*args) for args in zip(
-            in_size, _pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation)))
-    size = output_length(in_size, kernel_size, stride, 2 * padding, dilation)
-    if size <= 0:
-        raise ValueError(_empty_message(in_size, kernel_size, stride, padding, dilation))
-    return size
-
-
-def _empty_message(size, kernel, stride, padding, dilation, what="input"):
-    size_text = size if isinstance(size, int) else "x".join(map(str, size))
-    kernel_text = kernel if isinstance(kernel, int) else "x".join(map(str, kernel))
-    text = f"{what} {size_text} with kernel {kernel_text}, padding {padding}, stride {stride}"
-    if dilation not in (1, (1, 1)):
-        text += f", dilation {dilation}"
-    return text + " gives an empty output"
+from ..autograd.functions import as_tensor
+from ..geometry import (conv_output_length, empty_output_message, pair,
+                        transposed_conv_output_length)
+from ..kernels.conv import KERNELS as CONV
 
 
 def conv_padding(padding, kernel, stride, dilation):
@@ -62,7 +30,7 @@ def conv_padding(padding, kernel, stride, dilation):
         return tuple((t // 2, t - t // 2) for t in totals)
     if isinstance(padding, str):
         raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    ph, pw = _pair(padding, "padding")
+    ph, pw = pair(padding, "padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"padding must be non-negative, got {padding}")
     return ((ph, ph), (pw, pw))
@@ -93,7 +61,7 @@ def _check_conv(name, x_shape, w_shape, groups, stride, dilation, transposed=Fal
         raise ValueError(f"{name}: {channels} input channels are not divisible by groups={groups}")
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y[n, o] = b[o] + sum over c in o's group and taps (i, j) of
     W[o, c, i, j] * xpad[n, c, oh*s + i*d, ow*s + j*d].
 
@@ -105,19 +73,20 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         ctx.save_for_backward(x, weight)
-        ctx.conf = stride, padding, dilation, groups
-        return kernels.get("conv2d_forward", x)(x, weight, bias, stride, padding, dilation, groups)
+        ctx.window = stride, padding, dilation, groups
+        kernels = CONV.for_array(x)
+        return kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
-        conf = ctx.conf
+        kernels = CONV.for_array(grad_y)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if needs_x:
-            gx = kernels.get("conv2d_backward_input", grad_y)(grad_y, weight, x.shape, *conf)
+            gx = kernels.conv2d_backward_input(grad_y, weight, x.shape, *ctx.window)
         if needs_w:
-            gw = kernels.get("conv2d_backward_weight", x)(x, grad_y, weight.shape, *conf)
+            gw = kernels.conv2d_backward_weight(x, grad_y, weight.shape, *ctx.window)
         if needs_b:
             gb = grad_y.sum(axis=(0, 2, 3))
         return gx, gw, gb, None, None, None, None
@@ -128,8 +97,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``padding``: an int, an (h, w) pair, "valid" (none) or "same" (output size = input size).
     """
-    input, weight = _t(input), _t(weight)
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    input, weight = as_tensor(input), as_tensor(weight)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     kernel = weight.shape[2:] if weight.ndim == 4 else ()
     _check_conv("conv2d", input.shape, weight.shape, groups, stride, dilation)
     pads = conv_padding(padding, kernel, stride, dilation)
@@ -137,17 +106,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"conv2d: bias of shape {bias.shape} must have one entry per output "
                          f"channel ({weight.shape[0]})")
-    return Conv2d.apply(input, weight, bias, stride, pads, dilation, groups)
+    return Conv2dFunction.apply(input, weight, bias, stride, pads, dilation, groups)
 
 
 def _check_not_empty(size, kernel, stride, pads, dilation, padding):
     for axis in range(2):
-        if output_length(size[axis], kernel[axis], stride[axis], sum(pads[axis]),
-                         dilation[axis]) <= 0:
+        if conv_output_length(size[axis], kernel[axis], stride[axis], sum(pads[axis]),
+                              dilation[axis]) <= 0:
             shown_padding = padding if isinstance(padding, (int, str)) else tuple(padding)
-            raise ValueError(_empty_message(tuple(size), tuple(kernel), stride[0] if
-                                            stride[0] == stride[1] else stride, shown_padding,
-                                            dilation))
+            raise ValueError(empty_output_message(tuple(size), tuple(kernel), stride,
+                                                  shown_padding, dilation))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -156,7 +124,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``padding`` may also be "causal": d*(k-1) zeros on the left only, so output t sees
     inputs up to t and never the future (WaveNet's dilated causal convolution).
     """
-    input, weight = _t(input), _t(weight)
+    input, weight = as_tensor(input), as_tensor(weight)
     if input.ndim != 3 or weight.ndim != 3:
         raise ValueError(f"conv1d: expected a 3-D input (N, C, L) and a 3-D weight, got input "
                          f"{input.shape} and weight {weight.shape}")
@@ -170,15 +138,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x2, w2 = input.unsqueeze(2), weight.unsqueeze(2)
     _check_conv("conv1d", x2.shape, w2.shape, groups, (1, stride), (1, dilation))
     _check_not_empty(x2.shape[2:], w2.shape[2:], (1, stride), pads, (1, dilation), padding)
-    return Conv2d.apply(x2, w2, bias, (1, stride), pads, (1, dilation), groups).squeeze(2)
+    return Conv2dFunction.apply(x2, w2, bias, (1, stride), pads, (1, dilation), groups).squeeze(2)
 
 
-def transposed_output_length(size, kernel, stride, padding, dilation, output_padding):
-    """(size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1."""
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
-class ConvTranspose2d(Function):
+class ConvTranspose2dFunction(Function):
     """y = K^T x, the adjoint of the conv2d with the same weight (Cin, Cout/groups, kh, kw).
 
     Forward = conv2d's input gradient; dL/dx = conv2d(dL/dy) (K applied to the gradient);
@@ -190,9 +153,9 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_shape):
         ctx.save_for_backward(x, weight)
-        ctx.conf = stride, padding, dilation, groups
-        y = kernels.get("conv2d_backward_input", x)(x, weight, out_shape, stride, padding,
-                                                     dilation, groups)
+        ctx.window = stride, padding, dilation, groups
+        kernels = CONV.for_array(x)
+        y = kernels.conv2d_backward_input(x, weight, out_shape, stride, padding, dilation, groups)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
@@ -200,14 +163,14 @@ class ConvTranspose2d(Function):
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
-        conf = ctx.conf
+        kernels = CONV.for_array(grad_y)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if needs_x:
-            gx = kernels.get("conv2d_forward", grad_y)(grad_y, weight, None, *conf)
+            gx = kernels.conv2d_forward(grad_y, weight, None, *ctx.window)
             gx = gx[:, :, :x.shape[2], :x.shape[3]]
         if needs_w:
-            gw = kernels.get("conv2d_backward_weight", grad_y)(grad_y, x, weight.shape, *conf)
+            gw = kernels.conv2d_backward_weight(grad_y, x, weight.shape, *ctx.window)
         if needs_b:
             gb = grad_y.sum(axis=(0, 2, 3))
         return gx, gw, gb, None, None, None, None, None
@@ -217,9 +180,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups=1, dilation=1):
     """Transposed ("fractionally strided") convolution, PyTorch's signature and sizes:
     out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
-    input, weight = _t(input), _t(weight)
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pad, out_pad = _pair(padding, "padding"), _pair(output_padding, "output_padding")
+    input, weight = as_tensor(input), as_tensor(weight)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pad, out_pad = pair(padding, "padding"), pair(output_padding, "output_padding")
     _check_conv("conv_transpose2d", input.shape, weight.shape, groups, stride, dilation,
                 transposed=True)
     if any(op >= max(s, d) for op, s, d in zip(out_pad, stride, dilation)):
@@ -227,7 +190,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"stride {stride} or dilation {dilation}")
     if min(pad) < 0:
         raise ValueError(f"conv_transpose2d: padding must be non-negative, got {padding}")
-    out_size = [transposed_output_length(input.shape[2 + a], weight.shape[2 + a], stride[a],
+    out_size = [transposed_conv_output_length(input.shape[2 + a], weight.shape[2 + a], stride[a],
                                          pad[a], dilation[a], out_pad[a]) for a in range(2)]
     if min(out_size) <= 0:
         raise ValueError(f"conv_transpose2d: input {input.shape[2]}x{input.shape[3]} with "
@@ -239,4 +202,4 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"output channel ({out_channels})")
     out_shape = (input.shape[0], out_channels, *out_size)
     pads = ((pad[0], pad[0]), (pad[1], pad[1]))
-    return ConvTranspose2d.apply(input, weight, bias, stride, pads, dilation, groups, out_shape)
+    return ConvTranspose2dFunction.apply(input, weight, bias, stride, pads, dilation, groups, out_shape)

@@ -2,35 +2,51 @@
 survivors are scaled by 1 / (1 - p), so the expected output equals the input and
 evaluation needs no change: there dropout is the identity.
 
-Masks come from a counter-based hash (see ``minidl.kernels.reference.dropout``): each call
+Masks come from a counter-based hash (see ``minidl.kernels.dropout.reference``): each call
 takes one key from ``backend.next_random_stream()``, so ``minidl.manual_seed`` fixes every
 mask, and the backward pass regenerates the mask from the key instead of storing it.
 """
 from __future__ import annotations
 
-from .. import backend, kernels
+from .. import backend
 from ..autograd import Function
-from ..autograd.functions import _t
+from ..autograd.functions import as_tensor
+from ..kernels.dropout import KERNELS as DROPOUT
 
 __all__ = ["dropout", "dropout2d"]
 
 
-class Dropout(Function):
+class DropoutFunction(Function):
     """y = x * m / (1 - p) with a fixed 0/1 mask m: linear in x with a diagonal Jacobian, so
     dL/dx = dL/dy * m / (1 - p), the same mask applied to the gradient.
 
-    ``kind`` is "dropout" (one mask entry per element) or "dropout2d" (one per channel).
+    The mask is not stored: the backward regenerates it from the call's ``key``.
     """
 
     @staticmethod
-    def forward(ctx, x, p, key, kind):
-        ctx.conf = p, key, kind
-        return kernels.get(kind + "_forward", x)(x, p, key)
+    def forward(ctx, x, p, key):
+        ctx.p, ctx.key = p, key
+        return DROPOUT.for_array(x).dropout_forward(x, p, key)
 
     @staticmethod
     def backward(ctx, grad_y):
-        p, key, kind = ctx.conf
-        return kernels.get(kind + "_backward", grad_y)(grad_y, p, key), None, None, None
+        grad_x = DROPOUT.for_array(grad_y).dropout_backward(grad_y, ctx.p, ctx.key)
+        return grad_x, None, None
+
+
+class Dropout2dFunction(Function):
+    """Channel dropout: y = x * m / (1 - p) with one mask entry per (sample, channel), so
+    dL/dx = dL/dy * m / (1 - p) with the same mask."""
+
+    @staticmethod
+    def forward(ctx, x, p, key):
+        ctx.p, ctx.key = p, key
+        return DROPOUT.for_array(x).dropout2d_forward(x, p, key)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        grad_x = DROPOUT.for_array(grad_y).dropout2d_backward(grad_y, ctx.p, ctx.key)
+        return grad_x, None, None
 
 
 def _check_p(name, p):
@@ -44,7 +60,7 @@ def dropout(input, p=0.5, training=True):
     _check_p("dropout", p)
     if not training:
         return input
-    return Dropout.apply(_t(input), p, backend.next_random_stream(), "dropout")
+    return DropoutFunction.apply(as_tensor(input), p, backend.next_random_stream())
 
 
 def dropout2d(input, p=0.5, training=True):
@@ -60,4 +76,4 @@ def dropout2d(input, p=0.5, training=True):
                          f"(N, C, L), got shape {input.shape}")
     if not training:
         return input
-    return Dropout.apply(_t(input), p, backend.next_random_stream(), "dropout2d")
+    return Dropout2dFunction.apply(as_tensor(input), p, backend.next_random_stream())

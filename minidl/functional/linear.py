@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..autograd import Function
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch.
 
     x may have any leading axes (..., in). With X (n, in) the rows of x and G (n, out) the
@@ -39,4 +39,4 @@ def linear(input, weight, bias=None):
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match the weight's "
                          f"{weight.shape[0]} outputs")
-    return Linear.apply(input, weight, bias)
+    return LinearFunction.apply(input, weight, bias)

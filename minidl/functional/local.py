@@ -14,16 +14,16 @@ gradients of all positions that share a kernel, with no extra code.
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function
-from ..autograd.functions import _t, concatenate
-from ..kernels.reference.conv import output_length
-from .conv import _empty_message, _pair, conv_padding
+from ..autograd.functions import as_tensor, concatenate
+from ..geometry import conv_output_length, empty_output_message, pair
+from ..kernels.local import KERNELS as LOCAL
+from .conv import conv_padding
 
 __all__ = ["local_output_size", "locally_connected2d", "tiled_conv2d"]
 
 
-class LocallyConnected2d(Function):
+class LocallyConnected2dFunction(Function):
     """y[n, o, oh, ow] = b[o, oh, ow] + sum over (c, i, j) of
     W[oh, ow, o, c, i, j] * xpad[n, c, oh*s + i*d, ow*s + j*d].
 
@@ -36,20 +36,19 @@ class LocallyConnected2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation):
         ctx.save_for_backward(x, weight)
-        ctx.conf = stride, padding, dilation
-        return kernels.get("locally_connected2d_forward", x)(x, weight, bias, *ctx.conf)
+        ctx.window = stride, padding, dilation
+        return LOCAL.for_array(x).locally_connected2d_forward(x, weight, bias, *ctx.window)
 
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
+        kernels = LOCAL.for_array(grad_y)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if needs_x:
-            gx = kernels.get("locally_connected2d_backward_input", grad_y)(
-                grad_y, weight, x.shape, *ctx.conf)
+            gx = kernels.locally_connected2d_backward_input(grad_y, weight, x.shape, *ctx.window)
         if needs_w:
-            gw = kernels.get("locally_connected2d_backward_weight", x)(
-                x, grad_y, weight.shape, *ctx.conf)
+            gw = kernels.locally_connected2d_backward_weight(x, grad_y, weight.shape, *ctx.window)
         if needs_b:
             gb = grad_y.sum(axis=0)
         return gx, gw, gb, None, None, None
@@ -64,15 +63,15 @@ def local_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):
 def _geometry(input_size, kernel_size, stride, padding, dilation):
     """Output size, stride pair, padding ((top, bottom), (left, right)) and dilation pair;
     an empty output raises an error naming the sizes."""
-    size, kernel = _pair(input_size, "input_size"), _pair(kernel_size, "kernel_size")
-    strides, dilations = _pair(stride, "stride"), _pair(dilation, "dilation")
+    size, kernel = pair(input_size, "input_size"), pair(kernel_size, "kernel_size")
+    strides, dilations = pair(stride, "stride"), pair(dilation, "dilation")
     if min(strides) < 1 or min(dilations) < 1:
         raise ValueError(f"stride and dilation must be >= 1, got {stride} and {dilation}")
     pads = conv_padding(padding, kernel, strides, dilations)
-    out = tuple(output_length(n, k, s, sum(p), d)
+    out = tuple(conv_output_length(n, k, s, sum(p), d)
                 for n, k, s, p, d in zip(size, kernel, strides, pads, dilations))
     if min(out) <= 0:
-        raise ValueError(_empty_message(size, kernel, stride, padding, dilation))
+        raise ValueError(empty_output_message(size, kernel, stride, padding, dilation))
     return out, strides, pads, dilations
 
 
@@ -99,7 +98,7 @@ def locally_connected2d(input, weight, bias=None, stride=1, padding=0, dilation=
     weight: (OH, OW, out_channels, in_channels, kh, kw), OH x OW being the output size the
     conv formula gives for this input (``local_output_size``); bias: (out_channels, OH, OW).
     """
-    input, weight = _t(input), _t(weight)
+    input, weight = as_tensor(input), as_tensor(weight)
     _check_local("locally_connected2d", input.shape, weight.shape, "OH, OW")
     kernel = weight.shape[4:]
     out, strides, pads, dilations = _geometry(input.shape[2:], kernel, stride, padding, dilation)
@@ -110,7 +109,7 @@ def locally_connected2d(input, weight, bias=None, stride=1, padding=0, dilation=
                          f"{weight.shape} holds kernels for {weight.shape[0]}x{weight.shape[1]} "
                          "positions")
     _check_bias("locally_connected2d", bias, (weight.shape[2], *out))
-    return LocallyConnected2d.apply(input, weight, bias, strides, pads, dilations)
+    return LocallyConnected2dFunction.apply(input, weight, bias, strides, pads, dilations)
 
 
 def _tile(grid, n, axis):
@@ -127,11 +126,11 @@ def tiled_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
     rotated like the kernels. Neighbouring outputs use different kernels, yet the layer has
     only t_h * t_w of them, whatever the image size.
     """
-    input, weight = _t(input), _t(weight)
+    input, weight = as_tensor(input), as_tensor(weight)
     _check_local("tiled_conv2d", input.shape, weight.shape, "t_h, t_w")
     _check_bias("tiled_conv2d", bias, (weight.shape[2], *weight.shape[:2]))
     out_h, out_w = local_output_size(input.shape[2:], weight.shape[4:], stride, padding, dilation)
     per_position = _tile(_tile(weight, out_h, 0), out_w, 1)
     if bias is not None:
-        bias = _tile(_tile(_t(bias), out_h, 1), out_w, 2)
+        bias = _tile(_tile(as_tensor(bias), out_h, 1), out_w, 2)
     return locally_connected2d(input, per_position, bias, stride, padding, dilation)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..autograd.functions import _t
-from ..autograd.ops.reduction import _stable_max
+from ..autograd.functions import as_tensor
+from ..autograd.ops.reduction import stable_max
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -54,7 +54,7 @@ def _expand_grad(g, shape, denominator, reduction):
     return backend.get_array_module(g).broadcast_to(scale, shape)
 
 
-class CrossEntropy(Function):
+class CrossEntropyFunction(Function):
     """loss_n = -sum_k c_nk log softmax(x_n)_k (see ``_class_coefficients``).
 
     With p = softmax(x_n), d(-log p_k)/dx_j = p_j - [j = k], so
@@ -64,7 +64,7 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
         xp = backend.get_array_module(x)
-        shifted = x - _stable_max(x, (1,))
+        shifted = x - stable_max(x, (1,))
         log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         coef, denominator = _class_coefficients(x, target, weight, ignore_index, label_smoothing)
         per_sample = -(coef * log_p).sum(axis=1)
@@ -82,7 +82,7 @@ class CrossEntropy(Function):
         return grad, None, None, None, None, None
 
 
-class NLLLoss(Function):
+class NLLLossFunction(Function):
     """loss_n = -w_{y_n} x_{n, y_n} for log-probabilities x.  dloss_n/dx_nk = -c_nk."""
 
     @staticmethod
@@ -129,21 +129,21 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
     PyTorch.
     """
     _check_reduction(reduction)
-    input, target, weight = _t(input), _array(target), _array(weight)
+    input, target, weight = as_tensor(input), _array(target), _array(weight)
     target = backend.get_array_module(input.data).asarray(target)
     _check_classification("cross_entropy", input, target, weight)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    return CrossEntropy.apply(input, target, weight, ignore_index, reduction, label_smoothing)
+    return CrossEntropyFunction.apply(input, target, weight, ignore_index, reduction, label_smoothing)
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at ``target``."""
     _check_reduction(reduction)
-    input, target, weight = _t(input), _array(target), _array(weight)
+    input, target, weight = as_tensor(input), _array(target), _array(weight)
     target = backend.get_array_module(input.data).asarray(target)
     _check_classification("nll_loss", input, target, weight)
-    return NLLLoss.apply(input, target, weight, ignore_index, reduction)
+    return NLLLossFunction.apply(input, target, weight, ignore_index, reduction)
 
 
 def _check_same_shape(name, input, target):
@@ -155,7 +155,7 @@ def _check_same_shape(name, input, target):
 def mse_loss(input, target, reduction: str = "mean"):
     """Mean squared error: (x - t)^2, reduced."""
     _check_reduction(reduction)
-    input, target = _t(input), _t(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("mse_loss", input, target)
     squared = (input - target) ** 2
     if reduction == "none":
@@ -163,7 +163,7 @@ def mse_loss(input, target, reduction: str = "mean"):
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
-class BCEWithLogits(Function):
+class BCEWithLogitsFunction(Function):
     """loss = -w [p t log s(x) + (1 - t) log(1 - s(x))], s the sigmoid, p = pos_weight.
 
     With log s(x) = -softplus(-x) and log(1 - s(x)) = -softplus(x) this never overflows.
@@ -198,7 +198,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
                                      reduction: str = "mean"):
     """Sigmoid + binary cross-entropy in one stable step (PyTorch's signature)."""
     _check_reduction(reduction)
-    input = _t(input)
-    target = target if hasattr(target, "shape") else _t(target)
+    input = as_tensor(input)
+    target = target if hasattr(target, "shape") else as_tensor(target)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    return BCEWithLogits.apply(input, target, _array(weight), _array(pos_weight), reduction)
+    return BCEWithLogitsFunction.apply(input, target, _array(weight), _array(pos_weight), reduction)

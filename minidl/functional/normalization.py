@@ -7,14 +7,14 @@ map per channel built from the running statistics.
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function, Tensor
-from ..autograd.functions import _t
+from ..autograd.functions import as_tensor
+from ..kernels.normalization import KERNELS as NORMALIZATION
 
 __all__ = ["batch_norm", "local_response_norm"]
 
 
-class BatchNormTrain(Function):
+class BatchNormTrainFunction(Function):
     """y = weight * xhat + bias with xhat = (x - mean) / sqrt(var + eps), where mean and the
     biased var are the batch statistics of each channel (over all axes but 1).
 
@@ -29,7 +29,7 @@ class BatchNormTrain(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        y, mean, var = kernels.get("batch_norm_forward_train", x)(x, weight, bias, eps)
+        y, mean, var = NORMALIZATION.for_array(x).batch_norm_forward_train(x, weight, bias, eps)
         ctx.save_for_backward(x, weight, mean, var)
         ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
@@ -38,12 +38,13 @@ class BatchNormTrain(Function):
     @staticmethod
     def backward(ctx, grad_y, _grad_mean, _grad_var):
         x, weight, mean, var = ctx.saved_tensors
-        kernel = kernels.get("batch_norm_backward_train", grad_y)
-        gx, gw, gb = kernel(grad_y, x, weight, mean, var, ctx.eps, ctx.needs_input_grad[:3])
+        kernels = NORMALIZATION.for_array(grad_y)
+        gx, gw, gb = kernels.batch_norm_backward_train(grad_y, x, weight, mean, var, ctx.eps,
+                                                       ctx.needs_input_grad[:3])
         return gx, gw, gb, None
 
 
-class BatchNormEval(Function):
+class BatchNormEvalFunction(Function):
     """y = weight * (x - running_mean) / sqrt(running_var + eps) + bias: the statistics are
     constants, so y is affine in x per channel and dL/dx = g * weight * invstd,
     dL/dweight = sum g * xhat, dL/dbias = sum g. The running statistics get no gradient.
@@ -53,14 +54,15 @@ class BatchNormEval(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, eps):
         ctx.save_for_backward(x, weight, running_mean, running_var)
         ctx.eps = eps
-        return kernels.get("batch_norm_forward_eval", x)(x, weight, bias, running_mean,
-                                                         running_var, eps)
+        return NORMALIZATION.for_array(x).batch_norm_forward_eval(x, weight, bias, running_mean,
+                                                                  running_var, eps)
 
     @staticmethod
     def backward(ctx, grad_y):
         x, weight, mean, var = ctx.saved_tensors
-        kernel = kernels.get("batch_norm_backward_eval", grad_y)
-        gx, gw, gb = kernel(grad_y, x, weight, mean, var, ctx.eps, ctx.needs_input_grad[:3])
+        kernels = NORMALIZATION.for_array(grad_y)
+        gx, gw, gb = kernels.batch_norm_backward_eval(grad_y, x, weight, mean, var, ctx.eps,
+                                                      ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None
 
 
@@ -75,11 +77,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     statistics. ``momentum=None`` (a cumulative average) needs the batch count, which the
     BatchNorm layers keep; they pass the resulting float here.
     """
-    input = _t(input)
+    input = as_tensor(input)
     _check_batch_norm(input, running_mean, running_var, weight, bias, training, momentum)
     if not training:
-        return BatchNormEval.apply(input, weight, bias, running_mean, running_var, eps)
-    y, mean, var = BatchNormTrain.apply(input, weight, bias, eps)
+        return BatchNormEvalFunction.apply(input, weight, bias, running_mean, running_var, eps)
+    y, mean, var = BatchNormTrainFunction.apply(input, weight, bias, eps)
     if running_mean is not None:
         count = input.numel() // input.shape[1]
         _update_running(running_mean, mean.data, momentum)
@@ -120,7 +122,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
                          f"got input of shape {x.shape}")
 
 
-class LocalResponseNorm(Function):
+class LocalResponseNormFunction(Function):
     """y_c = x_c / b_c^beta, b_c = k + alpha / size * sum of x_j^2 over the channel window
     W(c) = [c - size//2, c + (size-1)//2] (zero padded). The backward (derived in the
     kernel's docstring) is
@@ -130,16 +132,17 @@ class LocalResponseNorm(Function):
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        y, scale = kernels.get("local_response_norm_forward", x)(x, size, alpha, beta, k)
+        y, scale = NORMALIZATION.for_array(x).local_response_norm_forward(x, size, alpha, beta, k)
         ctx.save_for_backward(x, y, scale)
-        ctx.conf = size, alpha, beta
+        ctx.window = size, alpha, beta
         return y
 
     @staticmethod
     def backward(ctx, grad_y):
         x, y, scale = ctx.saved_tensors
-        kernel = kernels.get("local_response_norm_backward", grad_y)
-        return kernel(grad_y, x, y, scale, *ctx.conf), None, None, None, None
+        kernels = NORMALIZATION.for_array(grad_y)
+        grad_x = kernels.local_response_norm_backward(grad_y, x, y, scale, *ctx.window)
+        return grad_x, None, None, None, None
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -147,10 +150,10 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     the window is ``size`` channels (size//2 before, (size-1)//2 after), zero padded, and
     the sum of squares is divided by ``size``. Input (N, C, ...) with at least 3 axes.
     """
-    input = _t(input)
+    input = as_tensor(input)
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected an input with 3 or more dimensions "
                          f"(N, C, ...), got shape {input.shape}")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
-    return LocalResponseNorm.apply(input, size, alpha, beta, k)
+    return LocalResponseNormFunction.apply(input, size, alpha, beta, k)

@@ -8,11 +8,10 @@ or, as in PyTorch, (C, H, W).
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function
-from ..autograd.functions import _t
-from ..kernels.reference.pool import pool_output_length
-from .conv import _empty_message, _pair
+from ..autograd.functions import as_tensor
+from ..geometry import empty_output_message, pair, pool_output_length, shown
+from ..kernels.pooling import KERNELS as POOLING
 
 __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool2d",
            "max_unpool2d"]
@@ -21,7 +20,7 @@ __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool
 # --------------------------------------------------------------------------- arguments
 def _batched(input, name):
     """A 4-D view of a (C, H, W) or (N, C, H, W) input, and whether it already was 4-D."""
-    input = _t(input)
+    input = as_tensor(input)
     if input.ndim not in (3, 4) or 0 in input.shape[-3:]:
         raise ValueError(f"{name}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input with "
                          f"non-zero C, H and W, got shape {tuple(input.shape)}")
@@ -37,27 +36,22 @@ def _unbatched(outputs, batched):
     return outputs.squeeze(0)
 
 
-def _shown(pair):
-    """A pair as the user most likely wrote it: one number when both agree."""
-    return pair[0] if pair[0] == pair[1] else pair
-
-
 def _window_args(name, size, kernel_size, stride, padding, dilation, ceil_mode):
     """Kernel, stride, padding and dilation as (h, w) pairs, checked as PyTorch does:
     stride defaults to the kernel, padding is at most half the kernel, output not empty."""
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding, dilation = pair(padding, "padding"), pair(dilation, "dilation")
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
         raise ValueError(f"{name}: kernel_size, stride and dilation must be >= 1, got "
                          f"{kernel}, {stride} and {dilation}")
     if min(padding) < 0 or any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(f"{name}: padding {_shown(padding)} must be between 0 and half the "
-                         f"kernel size {_shown(kernel)} (padding <= kernel_size // 2)")
+        raise ValueError(f"{name}: padding {shown(padding)} must be between 0 and half the "
+                         f"kernel size {shown(kernel)} (padding <= kernel_size // 2)")
     if any(pool_output_length(*args, ceil_mode) < 1 for args in
            zip(size, kernel, stride, padding, dilation)):
-        raise ValueError(f"{name}: " + _empty_message(
-            tuple(size), _shown(kernel), _shown(stride), _shown(padding), _shown(dilation)))
+        raise ValueError(f"{name}: " + empty_output_message(
+            tuple(size), shown(kernel), shown(stride), shown(padding), shown(dilation)))
     return kernel, stride, padding, dilation
 
 
@@ -74,7 +68,7 @@ def _adaptive_size(name, output_size, size):
 
 
 # --------------------------------------------------------------------------------- max
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """y[o] = x[i[o]] with i[o] the argmax of x over window o (padding never wins).
 
     Around any input without ties the winner stays put, so y[o] = x[i[o]] is locally a
@@ -85,17 +79,18 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
-        y, indices = kernels.get("max_pool2d_forward", x)(x, kernel, stride, padding, dilation,
-                                                          ceil_mode)
+        kernels = POOLING.for_array(x)
+        y, indices = kernels.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
         ctx.save_for_backward(indices)
-        ctx.conf = x.shape, kernel, stride, padding, dilation
+        ctx.x_shape, ctx.window = x.shape, (kernel, stride, padding, dilation)
         ctx.mark_non_differentiable(indices)
         return y, indices
 
     @staticmethod
     def backward(ctx, grad_y, grad_indices):
         (indices,) = ctx.saved_tensors
-        grad_x = kernels.get("max_pool2d_backward", grad_y)(grad_y, indices, *ctx.conf)
+        kernels = POOLING.for_array(grad_y)
+        grad_x = kernels.max_pool2d_backward(grad_y, indices, ctx.x_shape, *ctx.window)
         return grad_x, None, None, None, None, None
 
 
@@ -110,11 +105,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, batched = _batched(input, "max_pool2d")
     conf = _window_args("max_pool2d", x.shape[2:], kernel_size, stride, padding, dilation,
                         ceil_mode)
-    y, indices = _unbatched(MaxPool2d.apply(x, *conf, ceil_mode), batched)
+    y, indices = _unbatched(MaxPool2dFunction.apply(x, *conf, ceil_mode), batched)
     return (y, indices) if return_indices else y
 
 
-class MaxUnpool2d(Function):
+class MaxUnpool2dFunction(Function):
     """y = 0 except y[i[p]] = x[p]: every value returns to where its max came from.
 
     y is linear in x with dy[q]/dx[p] = 1 if q = i[p], so dL/dx[p] = dL/dy[i[p]]: the
@@ -124,12 +119,13 @@ class MaxUnpool2d(Function):
     @staticmethod
     def forward(ctx, x, indices, out_size):
         ctx.save_for_backward(indices)
-        return kernels.get("max_unpool2d_forward", x)(x, indices, out_size)
+        return POOLING.for_array(x).max_unpool2d_forward(x, indices, out_size)
 
     @staticmethod
     def backward(ctx, grad_y):
         (indices,) = ctx.saved_tensors
-        return kernels.get("max_unpool2d_backward", grad_y)(grad_y, indices), None, None
+        grad_x = POOLING.for_array(grad_y).max_unpool2d_backward(grad_y, indices)
+        return grad_x, None, None
 
 
 def _unpool_size(size, kernel, stride, padding, output_size):
@@ -160,23 +156,23 @@ def _check_indices(indices, out_size):
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of ``max_pool2d``: puts each value back at its index, zeros
     elsewhere (PyTorch's signature and output size)."""
-    input, indices = _t(input), _t(indices)
+    input, indices = as_tensor(input), as_tensor(indices)
     x, batched = _batched(input, "max_unpool2d")
     if tuple(indices.shape) != tuple(input.shape):
         raise ValueError(f"max_unpool2d: indices of shape {tuple(indices.shape)} must have the "
                          f"input's shape {tuple(input.shape)}")
     if indices.dtype.kind not in "iu":
         raise ValueError(f"max_unpool2d: indices must be integers, got {indices.dtype}")
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    out_size = _unpool_size(x.shape[2:], kernel, stride, _pair(padding, "padding"), output_size)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    out_size = _unpool_size(x.shape[2:], kernel, stride, pair(padding, "padding"), output_size)
     _check_indices(indices, out_size)
-    y = MaxUnpool2d.apply(x, indices if batched else indices.unsqueeze(0), out_size)
+    y = MaxUnpool2dFunction.apply(x, indices if batched else indices.unsqueeze(0), out_size)
     return _unbatched(y, batched)
 
 
 # ----------------------------------------------------------------------------- average
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """y[o] = (1 / D[o]) * sum of x over window o (padding counts as zeros).
 
     D[o] is the window's size clipped to the padded input (in ceil mode the last window
@@ -188,13 +184,14 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
-        ctx.conf = x.shape, kernel, stride, padding, count_include_pad, divisor_override
-        return kernels.get("avg_pool2d_forward", x)(x, kernel, stride, padding, ceil_mode,
-                                                    count_include_pad, divisor_override)
+        ctx.x_shape = x.shape
+        ctx.window = kernel, stride, padding, count_include_pad, divisor_override
+        return POOLING.for_array(x).avg_pool2d_forward(x, kernel, stride, padding, ceil_mode,
+                                                       count_include_pad, divisor_override)
 
     @staticmethod
     def backward(ctx, grad_y):
-        grad_x = kernels.get("avg_pool2d_backward", grad_y)(grad_y, *ctx.conf)
+        grad_x = POOLING.for_array(grad_y).avg_pool2d_backward(grad_y, ctx.x_shape, *ctx.window)
         return grad_x, None, None, None, None, None, None
 
 
@@ -206,13 +203,13 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise ValueError("avg_pool2d: divisor_override must not be zero")
     kernel, stride, padding, _ = _window_args("avg_pool2d", x.shape[2:], kernel_size, stride,
                                               padding, 1, ceil_mode)
-    y = AvgPool2d.apply(x, kernel, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override)
+    y = AvgPool2dFunction.apply(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                divisor_override)
     return _unbatched(y, batched)
 
 
 # ---------------------------------------------------------------------------- adaptive
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFunction(Function):
     """y[i, j] = mean of x over rows [floor(iH/OH), ceil((i+1)H/OH)) and the same bins of
     the columns. Separable and linear, y = P_h x P_w^T with averaging matrices P, so
     dL/dx = P_h^T dL/dy P_w."""
@@ -220,27 +217,28 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, out_size):
         ctx.x_shape = x.shape
-        return kernels.get("adaptive_avg_pool2d_forward", x)(x, out_size)
+        return POOLING.for_array(x).adaptive_avg_pool2d_forward(x, out_size)
 
     @staticmethod
     def backward(ctx, grad_y):
-        return kernels.get("adaptive_avg_pool2d_backward", grad_y)(grad_y, ctx.x_shape), None
+        grad_x = POOLING.for_array(grad_y).adaptive_avg_pool2d_backward(grad_y, ctx.x_shape)
+        return grad_x, None
 
 
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size, whatever the input size (PyTorch's bins)."""
     x, batched = _batched(input, "adaptive_avg_pool2d")
     out_size = _adaptive_size("adaptive_avg_pool2d", output_size, x.shape[2:])
-    return _unbatched(AdaptiveAvgPool2d.apply(x, out_size), batched)
+    return _unbatched(AdaptiveAvgPool2dFunction.apply(x, out_size), batched)
 
 
-class AdaptiveMaxPool2d(Function):
+class AdaptiveMaxPool2dFunction(Function):
     """y[o] = x[i[o]], i[o] the argmax over bin o (bins as in adaptive_avg_pool2d). As for
     max_pool2d, dL/dx[p] = sum of dL/dy[o] over the bins o that chose p."""
 
     @staticmethod
     def forward(ctx, x, out_size):
-        y, indices = kernels.get("adaptive_max_pool2d_forward", x)(x, out_size)
+        y, indices = POOLING.for_array(x).adaptive_max_pool2d_forward(x, out_size)
         ctx.save_for_backward(indices)
         ctx.x_shape = x.shape
         ctx.mark_non_differentiable(indices)
@@ -249,8 +247,8 @@ class AdaptiveMaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad_y, grad_indices):
         (indices,) = ctx.saved_tensors
-        grad_x = kernels.get("adaptive_max_pool2d_backward", grad_y)(grad_y, indices,
-                                                                     ctx.x_shape)
+        kernels = POOLING.for_array(grad_y)
+        grad_x = kernels.adaptive_max_pool2d_backward(grad_y, indices, ctx.x_shape)
         return grad_x, None
 
 
@@ -258,5 +256,5 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling to a fixed output size (PyTorch's bins and flat indices)."""
     x, batched = _batched(input, "adaptive_max_pool2d")
     out_size = _adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
-    y, indices = _unbatched(AdaptiveMaxPool2d.apply(x, out_size), batched)
+    y, indices = _unbatched(AdaptiveMaxPool2dFunction.apply(x, out_size), batched)
     return (y, indices) if return_indices else y

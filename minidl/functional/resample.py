@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from numbers import Real
 
-from .. import kernels
 from ..autograd import Function
-from ..autograd.functions import _t
-from .conv import _pair
+from ..autograd.functions import as_tensor
+from ..geometry import pair
+from ..kernels.resample import KERNELS as RESAMPLE
 
 __all__ = ["channel_shuffle", "interpolate"]
 
 MODES = ("nearest", "bilinear")
 
 
-class Interpolate2d(Function):
+class Interpolate2dFunction(Function):
     """y = M_h x M_w^T for every image x (H, W) of the batch, M_h (OH, H) and M_w (OW, W)
-    being the interpolation matrices of the two axes (see kernels/reference/resample.py):
+    being the interpolation matrices of the two axes (see kernels/resample/reference.py):
 
         y[i, j] = sum over (a, b) of M_h[i, a] x[a, b] M_w[j, b].
 
@@ -28,24 +28,24 @@ class Interpolate2d(Function):
 
     @staticmethod
     def forward(ctx, x, out_size, mode, align_corners, scale_factors):
-        ctx.conf = x.shape[2:], mode, align_corners, scale_factors
-        return kernels.get("interpolate2d_forward", x)(x, out_size, mode, align_corners,
-                                                       scale_factors)
+        ctx.sampling = x.shape[2:], mode, align_corners, scale_factors
+        return RESAMPLE.for_array(x).interpolate2d_forward(x, out_size, mode, align_corners,
+                                                           scale_factors)
 
     @staticmethod
     def backward(ctx, grad_y):
         gx = None
         if ctx.needs_input_grad[0]:
-            gx = kernels.get("interpolate2d_backward", grad_y)(grad_y, *ctx.conf)
+            gx = RESAMPLE.for_array(grad_y).interpolate2d_backward(grad_y, *ctx.sampling)
         return gx, None, None, None, None
 
 
 def _scale_pair(scale_factor):
-    pair = (scale_factor, scale_factor) if isinstance(scale_factor, Real) else tuple(scale_factor)
-    if len(pair) != 2 or not all(isinstance(s, Real) and s > 0 for s in pair):
+    factors = (scale_factor,) * 2 if isinstance(scale_factor, Real) else tuple(scale_factor)
+    if len(factors) != 2 or not all(isinstance(s, Real) and s > 0 for s in factors):
         raise ValueError(f"interpolate: scale_factor must be a positive number or a pair of "
                          f"them, got {scale_factor!r}")
-    return tuple(float(s) for s in pair)
+    return tuple(float(s) for s in factors)
 
 
 def _output_size(in_size, size, scale_factor):
@@ -56,7 +56,7 @@ def _output_size(in_size, size, scale_factor):
         given = "both" if size is not None else "neither"
         raise ValueError(f"interpolate: give exactly one of size and scale_factor, got {given}")
     if size is not None:
-        out, scales = _pair(size, "size"), (None, None)
+        out, scales = pair(size, "size"), (None, None)
     else:
         scales = _scale_pair(scale_factor)
         out = tuple(int(n * s) for n, s in zip(in_size, scales))
@@ -80,9 +80,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
       ``align_corners=True``, ``o * (H - 1) / (OH - 1)`` (the corner pixels meet).
 
     The same along W. PyTorch's rounding and special cases are kept, so indices and weights
-    match it exactly (kernels/reference/resample.py spells them out).
+    match it exactly (kernels/resample/reference.py spells them out).
     """
-    input = _t(input)
+    input = as_tensor(input)
     if input.ndim != 4:
         raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W), got shape "
                          f"{tuple(input.shape)}")
@@ -92,7 +92,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError("interpolate: align_corners can only be set with mode='bilinear' "
                          f"(got align_corners={align_corners} with mode='nearest')")
     out_size, scale_factors = _output_size(input.shape[2:], size, scale_factor)
-    return Interpolate2d.apply(input, out_size, mode, bool(align_corners), scale_factors)
+    return Interpolate2dFunction.apply(input, out_size, mode, bool(align_corners), scale_factors)
 
 
 def channel_shuffle(input, groups):
@@ -103,7 +103,7 @@ def channel_shuffle(input, groups):
     Made of a reshape, a transpose and a reshape: each only moves values, and their backward
     passes move the gradient back (the inverse shuffle, which is the shuffle with m groups).
     """
-    input = _t(input)
+    input = as_tensor(input)
     if input.ndim < 3:
         raise ValueError(f"channel_shuffle: expected an input (N, C, ...) with at least 3 "
                          f"axes, got shape {tuple(input.shape)}")

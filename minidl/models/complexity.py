@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn, no_grad, zeros
+from .. import nn
+from ..autograd import no_grad
+from ..autograd.functions import zeros
 
 
 def _weight_count(module):

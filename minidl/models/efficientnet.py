@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from .. import nn, ones
+from .. import nn
+from ..autograd.functions import ones
 from ._blocks import conv_bn_act, make_divisible
 from ._registry import register
 from .senet import SqueezeExcitation

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .. import concatenate, nn
+from .. import nn
+from ..autograd.functions import concatenate
 from .. import functional as F
 from ._registry import register
 

@@ -10,7 +10,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import functional as F
-from .. import nn, ones, zeros
+from .. import nn
+from ..autograd.functions import ones, zeros
 from ._registry import register
 
 # Table I of the paper: which of S2's 6 maps (rows) feed each of C3's 16 maps (columns).

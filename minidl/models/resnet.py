@@ -11,7 +11,8 @@ for the same cost.
 from __future__ import annotations
 
 from .. import functional as F
-from .. import nn, pad
+from .. import nn
+from ..autograd.functions import pad
 from ._registry import register
 
 

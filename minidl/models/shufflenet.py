@@ -6,7 +6,8 @@ mix in the next block.
 """
 from __future__ import annotations
 
-from .. import concatenate, nn
+from .. import nn
+from ..autograd.functions import concatenate
 from .. import functional as F
 from ._registry import register
 

@@ -5,7 +5,8 @@ global average pooling replaces the fully connected layers.
 """
 from __future__ import annotations
 
-from .. import concatenate, nn
+from .. import nn
+from ..autograd.functions import concatenate
 from .. import functional as F
 from ._registry import register
 

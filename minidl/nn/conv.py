@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..geometry import pair
 from .linear import empty_parameter, reset_weight_and_bias
 from .module import Module
 
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class _ConvNd(Module):
@@ -55,9 +53,9 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, device=None, dtype=None):
-        padding = padding if isinstance(padding, str) else _pair(padding)
-        super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride), padding,
-                         _pair(dilation), groups, bias, False, device, dtype)
+        padding = padding if isinstance(padding, str) else pair(padding)
+        super().__init__(in_channels, out_channels, pair(kernel_size), pair(stride), padding,
+                         pair(dilation), groups, bias, False, device, dtype)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -82,9 +80,9 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride),
-                         _pair(padding), _pair(dilation), groups, bias, True, device, dtype)
-        self.output_padding = _pair(output_padding)
+        super().__init__(in_channels, out_channels, pair(kernel_size), pair(stride),
+                         pair(padding), pair(dilation), groups, bias, True, device, dtype)
+        self.output_padding = pair(output_padding)
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,

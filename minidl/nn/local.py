@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
+from ..geometry import pair
 from . import init
-from .conv import _pair
 from .linear import empty_parameter
 from .module import Module
 
@@ -21,9 +21,9 @@ class _UnsharedConv(Module):
                  bias, device, dtype):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size, self.stride = pair(kernel_size), pair(stride)
+        self.padding = padding if isinstance(padding, str) else pair(padding)
+        self.dilation = pair(dilation)
         self.weight = empty_parameter((*grid, out_channels, in_channels, *self.kernel_size),
                                       dtype, device)
         if bias:
@@ -62,7 +62,7 @@ class LocallyConnected2d(_UnsharedConv):
         grid = F.local_output_size(input_size, kernel_size, stride, padding, dilation)
         super().__init__(in_channels, out_channels, kernel_size, grid, stride, padding,
                          dilation, bias, device, dtype)
-        self.input_size = _pair(input_size)
+        self.input_size = pair(input_size)
 
     def forward(self, x):
         return F.locally_connected2d(x, self.weight, self.bias, self.stride, self.padding,
@@ -78,11 +78,11 @@ class TiledConv2d(_UnsharedConv):
 
     def __init__(self, in_channels, out_channels, kernel_size, tile_size, stride=1, padding=0,
                  dilation=1, bias=True, device=None, dtype=None):
-        if min(_pair(tile_size)) < 1:
+        if min(pair(tile_size)) < 1:
             raise ValueError(f"TiledConv2d: tile_size must be >= 1, got {tile_size}")
-        super().__init__(in_channels, out_channels, kernel_size, _pair(tile_size), stride,
+        super().__init__(in_channels, out_channels, kernel_size, pair(tile_size), stride,
                          padding, dilation, bias, device, dtype)
-        self.tile_size = _pair(tile_size)
+        self.tile_size = pair(tile_size)
 
     def forward(self, x):
         return F.tiled_conv2d(x, self.weight, self.bias, self.stride, self.padding,

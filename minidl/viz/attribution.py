@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import minidl
+from ..geometry import pair
 
 from . import plot
 from ._util import as_batch
@@ -99,7 +100,7 @@ def occlusion(model, image, target=None, patch=8, stride=4, baseline=0.0, batch_
     x = _image(model, image)
     target = target_class(model, x, target)
     fill = np.broadcast_to(np.asarray(baseline, x.dtype), x.shape)
-    windows = _windows(x.shape[1:], _pair(patch), _pair(stride))
+    windows = _windows(x.shape[1:], pair(patch), pair(stride))
     drops = predict_logits(model, x)[0, target] - np.concatenate([
         predict_logits(model, _occluded(x, fill, windows[part]), batch_size)[:, target]
         for part in _chunks(len(windows), batch_size)])
@@ -109,9 +110,6 @@ def occlusion(model, image, target=None, patch=8, stride=4, baseline=0.0, batch_
         count[window] += 1
     return total / count
 
-
-def _pair(value):
-    return (value, value) if np.isscalar(value) else tuple(value)
 
 
 def _windows(size, patch, stride):

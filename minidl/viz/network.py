@@ -18,6 +18,7 @@ import minidl
 from minidl import nn
 from minidl.data import ArrayDataset, DataLoader
 
+from ..geometry import pair
 from . import plot
 from ._util import capture, get_module, model_dtype
 
@@ -215,9 +216,9 @@ class _Stop(Exception):
     """Raised by a hook to end the traced forward pass once the target layer has run."""
 
 
-def _pair(value):
+def _pair_array(value):
     """An int or an (h, w) pair as an int64 array of 2."""
-    return np.array(value, dtype=np.int64) * np.ones(2, dtype=np.int64)
+    return np.array(pair(value), dtype=np.int64)
 
 
 @contextlib.contextmanager
@@ -308,7 +309,7 @@ def _leading_padding(padding, kernel, dilation):
         return np.zeros(2, dtype=np.int64)
     if padding == "same":
         return dilation * (kernel - 1) // 2
-    return _pair(padding)
+    return _pair_array(padding)
 
 
 def _window(step):
@@ -325,9 +326,10 @@ def _window(step):
     size_in, size_out = np.array(in_shape[2:]), np.array(out_shape[2:])
     one = np.ones(2, dtype=np.int64)
     if hasattr(module, "kernel_size"):
-        kernel, dilation = _pair(module.kernel_size), _pair(getattr(module, "dilation", 1))
+        kernel = _pair_array(module.kernel_size)
+        dilation = _pair_array(getattr(module, "dilation", 1))
         padding = _leading_padding(module.padding, kernel, dilation)
-        return _Window(kernel, _pair(module.stride), padding, dilation, size_in)
+        return _Window(kernel, _pair_array(module.stride), padding, dilation, size_in)
     adaptive = isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
     if adaptive and not np.any(size_in % size_out):
         return _Window(size_in // size_out, size_in // size_out, 0 * one, one, size_in)
@@ -345,7 +347,7 @@ def _path_windows(model, path, steps, image_size):
     windows, size = [], np.array(image_size)
     for entry in path:
         if isinstance(entry, tuple):
-            kernel, stride, padding, dilation = map(_pair, (*entry, 1)[:4])
+            kernel, stride, padding, dilation = map(_pair_array, (*entry, 1)[:4])
             windows.append(_Window(kernel, stride, padding, dilation, size))
             size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
             continue

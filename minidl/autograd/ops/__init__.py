@@ -1,16 +1,23 @@
 """The Functions behind Tensor's methods and operators."""
-from .arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
-from .elementwise import (Abs, Cast, Clip, Clone, Exp, LeakyReLU, Log, Maximum, Minimum, ReLU,
-                          Sigmoid, Sqrt, Tanh, ToDevice, Where)
-from .reduction import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var
-from .shape import (Concatenate, GetItem, Pad, Permute, Reshape, Stack, flatten,
-                    normalize_pad_width, reshape, squeeze, unsqueeze)
+from .arithmetic import (AddFunction, DivFunction, MatMulFunction, MulFunction, NegFunction,
+                         PowFunction, SubFunction)
+from .elementwise import (AbsFunction, CastFunction, ClipFunction, CloneFunction, ExpFunction,
+                          LeakyReLUFunction, LogFunction, MaximumFunction, MinimumFunction,
+                          ReLUFunction, SigmoidFunction, SqrtFunction, TanhFunction,
+                          ToDeviceFunction, WhereFunction)
+from .reduction import (LogSoftmaxFunction, LogSumExpFunction, MaxFunction, MeanFunction,
+                        MinFunction, SoftmaxFunction, SumFunction, VarFunction)
+from .shape import (ConcatenateFunction, GetItemFunction, PadFunction, PermuteFunction,
+                    ReshapeFunction, StackFunction, flatten, normalize_pad_width, reshape, squeeze,
+                    unsqueeze)
 
 __all__ = [
-    "Add", "Div", "MatMul", "Mul", "Neg", "Pow", "Sub",
-    "Abs", "Cast", "Clip", "Clone", "Exp", "LeakyReLU", "Log", "Maximum", "Minimum", "ReLU",
-    "Sigmoid", "Sqrt", "Tanh", "ToDevice", "Where",
-    "LogSoftmax", "LogSumExp", "Max", "Mean", "Min", "Softmax", "Sum", "Var",
-    "Concatenate", "GetItem", "Pad", "Permute", "Reshape", "Stack", "flatten",
+    "AddFunction", "DivFunction", "MatMulFunction", "MulFunction", "NegFunction", "PowFunction",
+    "SubFunction", "AbsFunction", "CastFunction", "ClipFunction", "CloneFunction", "ExpFunction",
+    "LeakyReLUFunction", "LogFunction", "MaximumFunction", "MinimumFunction", "ReLUFunction",
+    "SigmoidFunction", "SqrtFunction", "TanhFunction", "ToDeviceFunction", "WhereFunction",
+    "LogSoftmaxFunction", "LogSumExpFunction", "MaxFunction", "MeanFunction", "MinFunction",
+    "SoftmaxFunction", "SumFunction", "VarFunction", "ConcatenateFunction", "GetItemFunction",
+    "PadFunction", "PermuteFunction", "ReshapeFunction", "StackFunction", "flatten",
     "normalize_pad_width", "reshape", "squeeze", "unsqueeze",
 ]

@@ -13,7 +13,7 @@ from ..function import Function
 from ._util import broadcast_error, shape_of, unbroadcast
 
 
-class Add(Function):
+class AddFunction(Function):
     """z = x + y.  dz/dx = dz/dy = 1, so both gradients are g (unbroadcast)."""
 
     @staticmethod
@@ -32,7 +32,7 @@ class Add(Function):
                 unbroadcast(g, sy) if needs_y else None)
 
 
-class Sub(Function):
+class SubFunction(Function):
     """z = x - y.  dz/dx = 1, dz/dy = -1."""
 
     @staticmethod
@@ -51,7 +51,7 @@ class Sub(Function):
                 unbroadcast(-g, sy) if needs_y else None)
 
 
-class Mul(Function):
+class MulFunction(Function):
     """z = x * y.  dz/dx = y and dz/dy = x, so gx = g*y and gy = g*x."""
 
     @staticmethod
@@ -70,7 +70,7 @@ class Mul(Function):
                 unbroadcast(g * x, y.shape) if needs_y else None)
 
 
-class Div(Function):
+class DivFunction(Function):
     """z = x / y.  dz/dx = 1/y and dz/dy = -x/y**2 = -z/y."""
 
     @staticmethod
@@ -90,7 +90,7 @@ class Div(Function):
                 unbroadcast(-g * z / y, y.shape) if needs_y else None)
 
 
-class Pow(Function):
+class PowFunction(Function):
     """z = x ** y.  dz/dx = y * x**(y-1) and dz/dy = z * ln(x) (x > 0).
 
     At the edge x = 0 the formulas give 0 * inf; PyTorch's values are used instead, which
@@ -121,7 +121,7 @@ class Pow(Function):
         return gx, gy
 
 
-class Neg(Function):
+class NegFunction(Function):
     """z = -x.  dz/dx = -1."""
 
     @staticmethod
@@ -133,7 +133,7 @@ class Neg(Function):
         return -g
 
 
-class MatMul(Function):
+class MatMulFunction(Function):
     """z = x @ y with NumPy's rules (1-D operands, batched and broadcast leading axes).
 
     For matrices, z_ij = sum_k x_ik y_kj, so dL/dx_ik = sum_j g_ij y_kj, i.e. gx = g @ y^T,

@@ -12,7 +12,7 @@ from ..grad_mode import STATE
 from ._util import broadcast_error, shape_of, unbroadcast
 
 
-class Exp(Function):
+class ExpFunction(Function):
     """y = e^x.  dy/dx = e^x = y."""
 
     @staticmethod
@@ -27,7 +27,7 @@ class Exp(Function):
         return g * y
 
 
-class Log(Function):
+class LogFunction(Function):
     """y = ln x.  dy/dx = 1/x."""
 
     @staticmethod
@@ -41,7 +41,7 @@ class Log(Function):
         return g / x
 
 
-class Sqrt(Function):
+class SqrtFunction(Function):
     """y = sqrt(x).  dy/dx = 1 / (2 sqrt(x)) = 1 / (2y)."""
 
     @staticmethod
@@ -56,7 +56,7 @@ class Sqrt(Function):
         return g / (2 * y)
 
 
-class Abs(Function):
+class AbsFunction(Function):
     """y = |x|.  dy/dx = sign(x) (0 at x = 0, the subgradient PyTorch uses)."""
 
     @staticmethod
@@ -70,7 +70,7 @@ class Abs(Function):
         return g * backend.get_array_module(x).sign(x)
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """y = tanh x.  dy/dx = 1 - tanh(x)^2 = 1 - y^2."""
 
     @staticmethod
@@ -85,7 +85,7 @@ class Tanh(Function):
         return g * (1 - y * y)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows.
 
     dy/dx = e^-x / (1 + e^-x)^2 = y (1 - y).
@@ -103,7 +103,7 @@ class Sigmoid(Function):
         return g * y * (1 - y)
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     """y = max(x, 0).  dy/dx = 1 where x > 0, else 0 (0 at the kink, like PyTorch).
 
     The backward follows ``minidl.backprop_rule``: "deconvnet" passes max(g, 0) whatever x
@@ -128,7 +128,7 @@ class ReLU(Function):
         return positive_g * (y > 0)
 
 
-class LeakyReLU(Function):
+class LeakyReLUFunction(Function):
     """y = x for x > 0, a*x otherwise.  dy/dx = 1 or a (a at the kink x = 0, like PyTorch).
 
     The slope ``a`` is a hyper-parameter, not an input with a gradient (None).
@@ -146,7 +146,7 @@ class LeakyReLU(Function):
         return backend.get_array_module(g).where(x > 0, g, g * ctx.slope), None
 
 
-class Clip(Function):
+class ClipFunction(Function):
     """y = min(max(x, lo), hi).  dy/dx = 1 for lo <= x <= hi, else 0 (PyTorch's clamp).
 
     The bounds are constants: their gradients are None.
@@ -172,7 +172,7 @@ class Clip(Function):
         return g * inside, None, None
 
 
-class Maximum(Function):
+class MaximumFunction(Function):
     """z = max(x, y) elementwise.  The gradient goes to the larger; ties split it in half."""
 
     @staticmethod
@@ -189,7 +189,7 @@ class Maximum(Function):
         return _select_grads(ctx, g, (x > y) + 0.5 * (x == y))
 
 
-class Minimum(Function):
+class MinimumFunction(Function):
     """z = min(x, y) elementwise.  The gradient goes to the smaller; ties split it in half."""
 
     @staticmethod
@@ -215,7 +215,7 @@ def _select_grads(ctx, g, share_x):
             unbroadcast(g * (1 - share_x), y.shape) if needs_y else None)
 
 
-class Where(Function):
+class WhereFunction(Function):
     """z = x where cond else y.  The gradient goes to x where cond holds and to y elsewhere;
     ``cond`` is a boolean array and gets none."""
 
@@ -241,7 +241,7 @@ class Where(Function):
                 unbroadcast(xp.where(cond, 0, g), sy) if needs_y else None)
 
 
-class Clone(Function):
+class CloneFunction(Function):
     """y = x (a copy).  dy/dx = 1."""
 
     @staticmethod
@@ -253,7 +253,7 @@ class Clone(Function):
         return g
 
 
-class Cast(Function):
+class CastFunction(Function):
     """y = x converted to ``dtype``.  The gradient is converted back to x's dtype."""
 
     @staticmethod
@@ -266,7 +266,7 @@ class Cast(Function):
         return g.astype(ctx.dtype), None
 
 
-class ToDevice(Function):
+class ToDeviceFunction(Function):
     """y = x copied to another device.  The gradient is copied back."""
 
     @staticmethod

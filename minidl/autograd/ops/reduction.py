@@ -10,7 +10,7 @@ from ..function import Function
 from ._util import count_reduced, expand_reduced, normalize_axes
 
 
-class Sum(Function):
+class SumFunction(Function):
     """y = sum of x over ``axis``.  dy/dx_i = 1: every element gets the output gradient."""
 
     @staticmethod
@@ -26,7 +26,7 @@ class Sum(Function):
         return xp.broadcast_to(expand_reduced(g, shape, axes, keepdims), shape), None, None
 
 
-class Mean(Function):
+class MeanFunction(Function):
     """y = sum(x) / n over ``axis``.  dy/dx_i = 1/n."""
 
     @staticmethod
@@ -43,7 +43,7 @@ class Mean(Function):
         return xp.broadcast_to(expand_reduced(g, shape, axes, keepdims) / n, shape), None, None
 
 
-class Var(Function):
+class VarFunction(Function):
     """y = sum((x - mean)^2) / (n - correction) over ``axis``.
 
     dy/dx_i = 2 (x_i - mean) / (n - correction): the mean's own dependence on x_i drops out
@@ -68,7 +68,7 @@ class Var(Function):
         return expand_reduced(g, x.shape, axes, keepdims) * (2 / dof) * centred, None, None, None
 
 
-class _Extreme(Function):
+class ExtremeFunction(Function):
     """Shared backward of max and min: the gradient goes to the extreme element(s).
 
     y = max_i x_i has dy/dx_i = 1 at the argmax and 0 elsewhere. With ties the max is not
@@ -84,7 +84,7 @@ class _Extreme(Function):
         return expand_reduced(g, x.shape, axes, keepdims) * share.astype(g.dtype), None, None
 
 
-class Max(_Extreme):
+class MaxFunction(ExtremeFunction):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = normalize_axes(axis, x.ndim)
@@ -95,7 +95,7 @@ class Max(_Extreme):
         return y
 
 
-class Min(_Extreme):
+class MinFunction(ExtremeFunction):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = normalize_axes(axis, x.ndim)
@@ -111,14 +111,14 @@ def _check_not_empty(name, x, axes):
         raise ValueError(f"{name} of an empty tensor (shape {x.shape}) over axes {axes}")
 
 
-def _stable_max(x, axes):
+def stable_max(x, axes):
     """max over ``axes`` with keepdims, replacing -inf/inf/nan by 0 so x - m stays finite."""
     xp = backend.get_array_module(x)
     m = x.max(axis=axes, keepdims=True)
     return xp.where(xp.isfinite(m), m, 0)
 
 
-class LogSumExp(Function):
+class LogSumExpFunction(Function):
     """y = log sum_i exp(x_i), computed as m + log sum_i exp(x_i - m) with m = max x.
 
     dy/dx_i = exp(x_i) / sum_j exp(x_j) = exp(x_i - y): the softmax.
@@ -128,7 +128,7 @@ class LogSumExp(Function):
     def forward(ctx, x, axis=None, keepdims=False):
         xp = backend.get_array_module(x)
         axes = normalize_axes(axis, x.ndim)
-        m = _stable_max(x, axes)
+        m = stable_max(x, axes)
         y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         ctx.save_for_backward(x, y)
         ctx.meta = axes, keepdims
@@ -142,7 +142,7 @@ class LogSumExp(Function):
         return expand_reduced(g, x.shape, axes, keepdims) * xp.exp(x - y), None, None
 
 
-class Softmax(Function):
+class SoftmaxFunction(Function):
     """y_i = exp(x_i) / sum_j exp(x_j) along ``axis``.
 
     dy_i/dx_j = y_i (delta_ij - y_j), so gx_j = sum_i g_i y_i (delta_ij - y_j)
@@ -152,7 +152,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = backend.get_array_module(x)
-        e = xp.exp(x - _stable_max(x, normalize_axes(axis, x.ndim)))
+        e = xp.exp(x - stable_max(x, normalize_axes(axis, x.ndim)))
         y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
@@ -164,14 +164,14 @@ class Softmax(Function):
         return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True)), None
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     """y_i = x_i - logsumexp(x).  dy_i/dx_j = delta_ij - softmax_j, so
     gx_j = g_j - softmax_j * sum_i g_i."""
 
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = backend.get_array_module(x)
-        shifted = x - _stable_max(x, normalize_axes(axis, x.ndim))
+        shifted = x - stable_max(x, normalize_axes(axis, x.ndim))
         y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis

@@ -14,7 +14,7 @@ from ..function import Function
 from ._util import normalize_axes
 
 
-class Reshape(Function):
+class ReshapeFunction(Function):
     """y = x with a new shape (same elements in C order).  gx = g reshaped back."""
 
     @staticmethod
@@ -31,7 +31,7 @@ class Reshape(Function):
         return g.reshape(ctx.shape), None
 
 
-class Permute(Function):
+class PermuteFunction(Function):
     """y = x with its axes reordered: y.shape[i] = x.shape[perm[i]].  gx = g with the
     inverse permutation."""
 
@@ -56,7 +56,7 @@ def _is_basic_index(index):
                or (isinstance(p, (int, np.integer)) and not isinstance(p, bool)) for p in parts)
 
 
-class GetItem(Function):
+class GetItemFunction(Function):
     """y = x[index] for slices, integers, integer arrays and boolean masks.
 
     Every element of y is one element of x, so gx is zero except where x was read; an element
@@ -83,7 +83,7 @@ class GetItem(Function):
         return gx, None
 
 
-class Concatenate(Function):
+class ConcatenateFunction(Function):
     """y = the inputs joined along ``axis``.  Each input's gradient is its slice of g."""
 
     @staticmethod
@@ -111,7 +111,7 @@ class Concatenate(Function):
         return tuple(grads)
 
 
-class Stack(Function):
+class StackFunction(Function):
     """y = the inputs stacked along a new ``axis``.  Input i's gradient is g taken at i."""
 
     @staticmethod
@@ -132,7 +132,7 @@ class Stack(Function):
                      for i, needed in enumerate(ctx.needs_input_grad))
 
 
-class Pad(Function):
+class PadFunction(Function):
     """y = x surrounded by ``value``; ``pad_width`` is NumPy's ((before, after), ...).
 
     The border does not depend on x, so gx is the interior of g.
@@ -164,14 +164,14 @@ def normalize_pad_width(pad_width, ndim):
 
 
 def reshape(x, shape):
-    return Reshape.apply(x, shape)
+    return ReshapeFunction.apply(x, shape)
 
 
 def squeeze(x, axis=None):
     """Remove length-1 axes (all of them, or those in ``axis``; others are left as they are)."""
     axes = normalize_axes(axis, x.ndim)
     shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
-    return Reshape.apply(x, shape)
+    return ReshapeFunction.apply(x, shape)
 
 
 def unsqueeze(x, axis):
@@ -181,17 +181,17 @@ def unsqueeze(x, axis):
         raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {ndim} axes")
     shape = list(x.shape)
     shape.insert(axis % ndim, 1)
-    return Reshape.apply(x, tuple(shape))
+    return ReshapeFunction.apply(x, tuple(shape))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge the axes start_dim..end_dim (inclusive) into one."""
     if x.ndim == 0:
-        return Reshape.apply(x, (1,))
+        return ReshapeFunction.apply(x, (1,))
     start, end = start_dim % x.ndim, end_dim % x.ndim
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
     for n in x.shape[start:end + 1]:
         merged *= n
-    return Reshape.apply(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+    return ReshapeFunction.apply(x, x.shape[:start] + (merged,) + x.shape[end + 1:])

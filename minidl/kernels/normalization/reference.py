@@ -27,7 +27,7 @@ from __future__ import annotations
 from ... import backend
 
 __all__ = ["batch_norm_backward_eval", "batch_norm_backward_train", "batch_norm_forward_eval",
-           "batch_norm_forward_train", "channel_window_sum", "local_response_norm_backward",
+           "batch_norm_forward_train", "local_response_norm_backward",
            "local_response_norm_forward"]
 
 

@@ -1,5 +1,5 @@
 """Numba-CUDA normalisation kernels: batch norm and local response norm. Same signatures
-and results as ``..reference.norm``.
+and results as ``.reference``.
 
 Batch norm views x as (N, C, S) (S = the spatial size, 1 for (N, C) inputs) and needs two
 kinds of kernel:
@@ -29,7 +29,7 @@ import numpy as np
 from numba import cuda, float64
 
 from ... import backend
-from ._common import (ITEMS_PER_THREAD, THREADS, array, block_sum, float_signatures, int64,
+from ..cuda_common import (ITEMS_PER_THREAD, THREADS, array, block_sum, float_signatures, int64,
                       launch, reduction_threads)
 
 __all__ = ["batch_norm_backward_eval", "batch_norm_backward_train", "batch_norm_forward_eval",

@@ -24,8 +24,7 @@ import math
 
 from ... import backend
 
-__all__ = ["GOLDEN_GAMMA", "dropout2d_backward", "dropout2d_forward", "dropout_backward",
-           "dropout_forward", "dropout_threshold", "keep_mask", "mix64_array"]
+__all__ = ["dropout2d_backward", "dropout2d_forward", "dropout_backward", "dropout_forward"]
 
 GOLDEN_GAMMA = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, odd: SplitMix64's increment
 UNIFORM_BITS = 24

@@ -17,26 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
+from ...geometry import pool_output_length
 
 __all__ = ["adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
            "adaptive_max_pool2d_backward", "adaptive_max_pool2d_forward", "avg_pool2d_backward",
            "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
-           "max_unpool2d_backward", "max_unpool2d_forward", "pool_output_length"]
-
-
-def pool_output_length(size, kernel, stride, padding, dilation, ceil_mode):
-    """PyTorch's rule: floor (or, in ceil mode, ceil) of (size + 2p - d(k-1) - 1) / s, plus 1.
-
-    In ceil mode the last window must still start inside the input or the left padding,
-    otherwise it is dropped. A result below 1 means the output is empty.
-    """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+           "max_unpool2d_backward", "max_unpool2d_forward"]
 
 
 def _tap(offset, size, out, stride, padding):
@@ -129,7 +115,7 @@ def _window_counts(xp, size, out, kernel, stride, padding, count_include_pad):
     return end - start
 
 
-def _avg_divisor(xp, in_size, out_size, kernel, stride, padding, count_include_pad,
+def average_divisor(xp, in_size, out_size, kernel, stride, padding, count_include_pad,
                  divisor_override, dtype):
     """The (OH, OW) divisors of average pooling (a window's count is a product over axes)."""
     if divisor_override:
@@ -149,7 +135,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     total = xp.zeros((n, c, *out), x.dtype)
     for out_at, in_at in _taps((h, w), out, kernel, stride, padding):
         total[out_at] += x[in_at]
-    return total / _avg_divisor(xp, (h, w), out, kernel, stride, padding, count_include_pad,
+    return total / average_divisor(xp, (h, w), out, kernel, stride, padding, count_include_pad,
                                 divisor_override, x.dtype)
 
 
@@ -158,7 +144,7 @@ def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_
     """dL/dx[p] = sum of dL/dy[o] / D[o] over the windows o that contain p."""
     xp = backend.get_array_module(grad_y)
     in_size, out = x_shape[2:], grad_y.shape[2:]
-    share = grad_y / _avg_divisor(xp, in_size, out, kernel, stride, padding, count_include_pad,
+    share = grad_y / average_divisor(xp, in_size, out, kernel, stride, padding, count_include_pad,
                                   divisor_override, grad_y.dtype)
     grad_x = xp.zeros(x_shape, grad_y.dtype)
     for out_at, in_at in _taps(in_size, out, kernel, stride, padding):

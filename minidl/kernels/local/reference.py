@@ -20,7 +20,7 @@ copied once into position-major order (P, N, .) where BLAS reads it as it is.
 from __future__ import annotations
 
 from ... import backend
-from .conv import col2im, im2col
+from ..conv.reference import col2im, im2col
 
 __all__ = ["locally_connected2d_backward_input", "locally_connected2d_backward_weight",
            "locally_connected2d_forward"]

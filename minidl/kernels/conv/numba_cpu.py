@@ -1,7 +1,7 @@
 """Numba convolution kernels: compiled, parallel im2col/col2im around OpenBLAS GEMMs, and
 direct kernels for depthwise convolution (groups == in_channels, MobileNet).
 
-Same signatures and results as ``..reference.conv``. Internally the input is turned into
+Same signatures and results as ``.reference``. Internally the input is turned into
 channel-major layout xc (C, N, H, W) once, so that the im2col rows of one channel and tap,
 over a chunk of samples, are one contiguous block:
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from ..reference.conv import output_length
+from ...geometry import conv_output_length
 
 __all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
 
@@ -205,8 +205,8 @@ class _Geometry:
         self.stride, self.dilation = stride, dilation
         self.ph, self.pw = padding[0][0], padding[1][0]
         self.out_h, self.out_w = out_size or (
-            output_length(self.h, self.kh, stride[0], sum(padding[0]), dilation[0]),
-            output_length(self.w, self.kw, stride[1], sum(padding[1]), dilation[1]))
+            conv_output_length(self.h, self.kh, stride[0], sum(padding[0]), dilation[0]),
+            conv_output_length(self.w, self.kw, stride[1], sum(padding[1]), dilation[1]))
         self.plane = self.out_h * self.out_w
         self.rows = self.c * self.kh * self.kw
         sh, sw = stride
@@ -478,8 +478,8 @@ def _depthwise_args(stride, padding, dilation):
 
 def _depthwise_forward(x, weight, bias, stride, padding, dilation):
     o, _, kh, kw = weight.shape
-    out_h = output_length(x.shape[2], kh, stride[0], sum(padding[0]), dilation[0])
-    out_w = output_length(x.shape[3], kw, stride[1], sum(padding[1]), dilation[1])
+    out_h = conv_output_length(x.shape[2], kh, stride[0], sum(padding[0]), dilation[0])
+    out_w = conv_output_length(x.shape[3], kw, stride[1], sum(padding[1]), dilation[1])
     y = np.empty((x.shape[0], o, out_h, out_w), x.dtype)
     _depthwise_forward_kernel(x, np.ascontiguousarray(weight), y,
                               *_depthwise_args(stride, padding, dilation))

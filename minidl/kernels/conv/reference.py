@@ -15,14 +15,9 @@ With groups, channels split into G independent blocks and each product is batche
 from __future__ import annotations
 
 from ... import backend
+from ...geometry import conv_output_length
 
-__all__ = ["col2im", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
-           "im2col", "output_length", "pad_spatial", "window_slices"]
-
-
-def output_length(size, kernel, stride, pad_total, dilation):
-    """floor((size + pad_total - dilation*(kernel-1) - 1) / stride) + 1."""
-    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+__all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
 
 
 def pad_spatial(x, padding, value=0.0):
@@ -52,8 +47,8 @@ def im2col(x, kernel, stride, padding, dilation, out_size=None):
     n, c, h, w = x.shape
     kh, kw = kernel
     dh, dw = dilation
-    out_h, out_w = out_size or (output_length(h, kh, stride[0], sum(padding[0]), dh),
-                                output_length(w, kw, stride[1], sum(padding[1]), dw))
+    out_h, out_w = out_size or (conv_output_length(h, kh, stride[0], sum(padding[0]), dh),
+                                conv_output_length(w, kw, stride[1], sum(padding[1]), dw))
     xpad = pad_spatial(x, padding)
     cols = xp.empty((n, c, kh, kw, out_h, out_w), x.dtype)
     for i in range(kh):

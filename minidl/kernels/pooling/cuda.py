@@ -1,5 +1,5 @@
 """Numba-CUDA pooling kernels: max pooling with its argmax indices fused into the forward
-pass, and average pooling. Same signatures and results as ``..reference.pool``.
+pass, and average pooling. Same signatures and results as ``.reference``.
 
 Tap (i, j) of output (oh, ow) reads pixel (oh*sh - ph + i*dh, ow*sw - pw + j*dw); taps that
 fall in the padding are skipped, so padding never wins a max and adds nothing to a sum.
@@ -19,12 +19,17 @@ import numpy as np
 from numba import cuda
 
 from ... import backend
-from ..reference.pool import pool_output_length
-from ._common import (array, boolean, float_signatures, int64, launch, unravel4,
+from ...geometry import pool_output_length
+from .reference import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,  # no CUDA versions:
+                        adaptive_max_pool2d_backward, adaptive_max_pool2d_forward,  # they run on CuPy
+                        max_unpool2d_backward, max_unpool2d_forward)
+from ..cuda_common import (array, boolean, float_signatures, int64, launch, unravel4,
                       window_reading)
 
-__all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward",
-           "max_pool2d_forward"]
+__all__ = ["adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+           "adaptive_max_pool2d_backward", "adaptive_max_pool2d_forward", "avg_pool2d_backward",
+           "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
+           "max_unpool2d_backward", "max_unpool2d_forward"]
 
 
 @cuda.jit

@@ -19,8 +19,7 @@ import numpy as np
 
 from ... import backend
 
-__all__ = ["interpolate2d_backward", "interpolate2d_forward", "interpolation_matrix",
-           "source_indices_linear", "source_indices_nearest"]
+__all__ = ["interpolate2d_backward", "interpolate2d_forward"]
 
 
 def source_indices_nearest(n_in, n_out, scale_factor=None):

@@ -15,8 +15,8 @@ import numpy as np
 from numba import cuda
 
 from ... import backend
-from ..reference.dropout import GOLDEN_GAMMA, UNIFORM_BITS, dropout_threshold
-from ._common import array, float_signatures, int64, launch, uint64
+from .reference import GOLDEN_GAMMA, UNIFORM_BITS, dropout_threshold
+from ..cuda_common import array, float_signatures, int64, launch, uint64
 
 __all__ = ["dropout2d_backward", "dropout2d_forward", "dropout_backward", "dropout_forward"]
 

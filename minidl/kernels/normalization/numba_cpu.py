@@ -1,5 +1,5 @@
 """Numba normalisation kernels: batch norm with one-pass statistics, each direction two
-streaming passes, and local response norm. Same signatures as ``..reference.norm``.
+streaming passes, and local response norm. Same signatures as ``.reference``.
 
 Batch norm views x as (N, C, S) (S = the spatial size, 1 for (N, C) inputs) and works
 per channel, channels in parallel:

@@ -1,6 +1,6 @@
 """Numba dropout: the counter-based mask drawn inside the kernel, fused with the scaling.
 
-The mask is the reference one (``minidl.kernels.reference.dropout``): element i is dropped
+The mask is the reference one (``minidl.kernels.dropout.reference``): element i is dropped
 iff the top 24 bits of splitmix64(key + (i + 1) * golden) are below round(p * 2**24). Each
 element is hashed where it is used, so no mask array is ever stored or read, and the
 backward pass regenerates the same mask from the same key.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..reference.dropout import GOLDEN_GAMMA, UNIFORM_BITS, dropout_threshold
+from .reference import GOLDEN_GAMMA, UNIFORM_BITS, dropout_threshold
 
 __all__ = ["dropout2d_backward", "dropout2d_forward", "dropout_backward", "dropout_forward"]
 

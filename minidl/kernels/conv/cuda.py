@@ -2,7 +2,7 @@
 through CuPy), col2im as a gather, and direct kernels for depthwise convolution
 (groups == in_channels, any channel multiplier: MobileNet).
 
-Same signatures and results as ``..reference.conv``. Shapes: x (N, C, H, W), weight
+Same signatures and results as ``.reference``. Shapes: x (N, C, H, W), weight
 (O, C/G, kh, kw), y (N, O, OH, OW). P = OH*OW output positions and CK = C*kh*kw rows, row
 (c, i, j) being c*kh*kw + i*kw + j. ``_im2col`` writes the column entry (n, row, p) at
 
@@ -24,8 +24,8 @@ import numpy as np
 from numba import cuda, float64
 
 from ... import backend
-from ..reference.conv import output_length
-from ._common import (THREADS, array, block_sum, float_signatures, int64, launch,
+from ...geometry import conv_output_length
+from ..cuda_common import (THREADS, array, block_sum, float_signatures, int64, launch,
                       reduction_threads, unravel4, window_reading)
 
 __all__ = ["conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward"]
@@ -180,7 +180,7 @@ def _steps(stride, padding, dilation):
 
 
 def _output_size(x_shape, kernel, stride, padding, dilation):
-    return tuple(output_length(size, k, s, sum(p), d) for size, k, s, p, d in
+    return tuple(conv_output_length(size, k, s, sum(p), d) for size, k, s, p, d in
                  zip(x_shape[2:], kernel, stride, padding, dilation))
 
 

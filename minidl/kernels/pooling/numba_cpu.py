@@ -1,5 +1,5 @@
 """Numba pooling kernels: max pooling with its argmax switches fused into the forward pass,
-and average pooling. Same signatures and results as ``..reference.pool``.
+and average pooling. Same signatures and results as ``.reference``.
 
 Forward passes loop over (n, c) planes in parallel and, inside a plane, over output
 positions and the kernel taps that land on real pixels (padding never wins a max and adds
@@ -14,10 +14,15 @@ import functools
 import numpy as np
 from numba import njit, prange, uint64
 
-from ..reference.pool import _avg_divisor, pool_output_length
+from ...geometry import pool_output_length
+from .reference import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,  # no Numba versions
+                        adaptive_max_pool2d_backward, adaptive_max_pool2d_forward,
+                        average_divisor, max_unpool2d_backward, max_unpool2d_forward)
 
-__all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward",
-           "max_pool2d_forward"]
+__all__ = ["adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+           "adaptive_max_pool2d_backward", "adaptive_max_pool2d_forward", "avg_pool2d_backward",
+           "avg_pool2d_forward", "max_pool2d_backward", "max_pool2d_forward",
+           "max_unpool2d_backward", "max_unpool2d_forward"]
 
 
 @njit(inline="always")
@@ -291,7 +296,7 @@ def _avg_pool_backward(share, grad_x, rows, cols):
 
 
 def _divisor(in_size, out, kernel, stride, padding, count_include_pad, divisor_override, dtype):
-    d = _avg_divisor(np, in_size, out, kernel, stride, padding, count_include_pad,
+    d = average_divisor(np, in_size, out, kernel, stride, padding, count_include_pad,
                      divisor_override, dtype)
     return np.broadcast_to(np.asarray(d, dtype), out)
 
