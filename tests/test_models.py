@@ -38,21 +38,28 @@ EXPECTED_PARAMS = {
     "mobilenet_v1": 4_231_976, "mobilenet_v2": 3_504_872,
     "shufflenet_v2_x1_0": 2_278_604, "densenet121": 7_978_856, "squeezenet1_0": 1_248_424,
     "efficientnet_b0": 5_288_548,
+    "inception_v3": 27_161_264, "inception_v4": 42_679_816, "inception_resnet_v2": 55_843_464,
+    "nasnet_a_mobile": 5_289_978, "amoebanet_a_mobile": 5_086_930,
     # 3*16*9+16 + 32 + 16*32*9+32 + 64 + 32*32*9+32 + 64 + 32*10+10 (convs, BNs, linear)
     "small_cnn": 14_826,
 }
 # (millions, decimals) as the papers print them: He et al. 2016 Table 6 (CIFAR ResNets),
-# Hu et al. (SE-ResNet-50), Howard et al. 2017 (MobileNet v1, 1.0 x 224).
+# Hu et al. (SE-ResNet-50), Howard et al. 2017 (MobileNet v1, 1.0 x 224), Zoph et al. 2018
+# Table 3 (NASNet-A 4 @ 1056), Liu et al. 2019 Table 3 (AmoebaNet-A mobile), Real et al.
+# 2019 Table 2 (Inception-ResNet-v2); tests/models/ has the sources of the exact counts.
 PAPER_MILLIONS = {"resnet20": (0.27, 2), "resnet32": (0.46, 2), "resnet44": (0.66, 2),
                   "resnet56": (0.85, 2), "resnet110": (1.7, 1), "se_resnet50": (28.1, 1),
-                  "mobilenet_v1": (4.2, 1)}
+                  "mobilenet_v1": (4.2, 1), "nasnet_a_mobile": (5.3, 1),
+                  "amoebanet_a_mobile": (5.1, 1), "inception_resnet_v2": (55.8, 1)}
 
 # Small inputs the architectures accept (default: 32x32).
-SMALL_SIZE = {"alexnet": 64, "alexnet_paper": 96, "zfnet": 64, "squeezenet1_0": 64}
+SMALL_SIZE = {"alexnet": 64, "alexnet_paper": 96, "zfnet": 64, "squeezenet1_0": 64,
+              "inception_v3": 75, "inception_v4": 75, "inception_resnet_v2": 75}
 
 # torchvision's models, with the arguments that give the same architecture.
 TORCHVISION = {
     "alexnet": {}, "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"init_weights": False},
     "resnet18": {}, "resnet34": {}, "resnet50": {}, "resnet101": {}, "resnet152": {},
     "resnext50_32x4d": {}, "mobilenet_v2": {}, "shufflenet_v2_x1_0": {}, "densenet121": {},
     "squeezenet1_0": {}, "efficientnet_b0": {},
