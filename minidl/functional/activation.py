@@ -48,3 +48,18 @@ def silu(input):
     """
     input = as_tensor(input)
     return input * sigmoid(input)
+
+
+def softmax_composed(input, dim: int = -1):
+    """softmax composed of differentiable ops: e = exp(x - m) / sum e, where the shift m (the
+    max, detached: softmax does not change when a constant is subtracted) keeps exp finite."""
+    x = as_tensor(input)
+    e = (x - x.max(axis=dim, keepdims=True).detach()).exp()
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def log_softmax_composed(input, dim: int = -1):
+    """log_softmax composed of differentiable ops: (x - m) - log sum exp(x - m)."""
+    x = as_tensor(input)
+    shifted = x - x.max(axis=dim, keepdims=True).detach()
+    return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()

@@ -9,10 +9,11 @@ is conv2d's forward, so both Functions call the same three kernels.
 from __future__ import annotations
 
 from ..autograd import Function
-from ..autograd.functions import as_tensor
+from ..autograd.functions import as_tensor, concatenate, stack, zeros_like
 from ..geometry import (conv_output_length, empty_output_message, pair,
                         transposed_conv_output_length)
 from ..kernels.conv import KERNELS as CONV
+from .windows import padded, window_taps
 
 
 def conv_padding(padding, kernel, stride, dilation):
@@ -191,7 +192,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if min(pad) < 0:
         raise ValueError(f"conv_transpose2d: padding must be non-negative, got {padding}")
     out_size = [transposed_conv_output_length(input.shape[2 + a], weight.shape[2 + a], stride[a],
-                                         pad[a], dilation[a], out_pad[a]) for a in range(2)]
+                                              pad[a], dilation[a], out_pad[a]) for a in range(2)]
     if min(out_size) <= 0:
         raise ValueError(f"conv_transpose2d: input {input.shape[2]}x{input.shape[3]} with "
                          f"kernel {weight.shape[2]}x{weight.shape[3]}, padding {padding}, "
@@ -203,3 +204,61 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     out_shape = (input.shape[0], out_channels, *out_size)
     pads = ((pad[0], pad[0]), (pad[1], pad[1]))
     return ConvTranspose2dFunction.apply(input, weight, bias, stride, pads, dilation, groups, out_shape)
+
+
+# ------------------------------------------------------------- the composed definitions
+def conv2d_composed(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """conv2d composed of differentiable tensor ops, the executable definition the fused
+    kernels are tested against: pad, stack every tap's strided view of the input
+    (``window_taps``: cols[n, c, t, p] = xpad at tap t of output p), then one matrix product
+    per group, y[n, o, p] = b[o] + sum over (c, t) of W[o, c, t] cols[n, c, t, p]."""
+    input, weight = as_tensor(input), as_tensor(weight)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    kernel = weight.shape[2:]
+    pads = conv_padding(padding, kernel, stride, dilation)
+    out_size = tuple(conv_output_length(input.shape[2 + a], kernel[a], stride[a], sum(pads[a]),
+                                        dilation[a]) for a in range(2))
+    cols = window_taps(padded(input, pads), kernel, stride, dilation, out_size)
+    n, channels, out_channels = input.shape[0], input.shape[1], weight.shape[0]
+    cols = cols.reshape(n, groups, -1, out_size[0] * out_size[1])
+    y = weight.reshape(groups, out_channels // groups, -1) @ cols
+    y = y.reshape(n, out_channels, *out_size)
+    return y if bias is None else y + as_tensor(bias).reshape(1, -1, 1, 1)
+
+
+def conv_transpose2d_composed(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """conv_transpose2d composed of differentiable ops, by the identity of Dumoulin and
+    Visin's "guide to convolution arithmetic": spread the input out by s - 1 zeros between
+    pixels, pad d (k - 1) - p zeros on each side (output_padding more at the end; a negative
+    amount crops), and convolve with stride 1, dilation d and the kernel flipped, its input
+    and output channels exchanged group by group."""
+    input, weight = as_tensor(input), as_tensor(weight)
+    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
+    (ph, pw), (oph, opw) = pair(padding, "padding"), pair(output_padding, "output_padding")
+    kh, kw = weight.shape[2:]
+    spread = _insert_zeros(_insert_zeros(input, sh, axis=2), sw, axis=3)
+    eh, ew = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    x = padded(spread, ((eh, eh + oph), (ew, ew + opw)))
+    return conv2d_composed(x, _transposed_kernel(weight, groups), bias, 1, 0, (dh, dw), groups)
+
+
+def _insert_zeros(x, step, axis):
+    """s - 1 zeros between neighbours along ``axis``: length n becomes (n - 1) s + 1."""
+    if step == 1:
+        return x
+    spread = stack([x] + [zeros_like(x)] * (step - 1), axis=axis + 1)
+    shape = list(x.shape)
+    shape[axis] *= step
+    keep = (x.shape[axis] - 1) * step + 1
+    return spread.reshape(shape)[(slice(None),) * axis + (slice(0, keep),)]
+
+
+def _transposed_kernel(weight, groups):
+    """(Cin, Cout/g, kh, kw) -> (Cout, Cin/g, kh, kw): in and out exchanged within each
+    group, the taps flipped (the adjoint of a correlation is a correlation with the flipped
+    kernel)."""
+    per_group = weight.shape[0] // groups
+    blocks = [weight[g * per_group:(g + 1) * per_group].permute(1, 0, 2, 3)[:, :, ::-1, ::-1]
+              for g in range(groups)]
+    return concatenate(blocks, axis=0)

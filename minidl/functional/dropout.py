@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..autograd.functions import as_tensor
+from ..autograd.functions import as_tensor, tensor
 from ..kernels.dropout import KERNELS as DROPOUT
+from ..kernels.dropout.reference import keep_mask
 
 __all__ = ["dropout", "dropout2d"]
 
@@ -77,3 +78,26 @@ def dropout2d(input, p=0.5, training=True):
     if not training:
         return input
     return Dropout2dFunction.apply(as_tensor(input), p, backend.next_random_stream())
+
+
+# ------------------------------------------------------------- the composed definitions
+def dropout_composed(input, p=0.5, training=True):
+    """dropout composed of differentiable ops: x * mask / (1 - p), with the mask of the
+    reference kernel (drawn from the same key, so after the same ``manual_seed`` it is the
+    mask ``dropout`` draws) as a constant."""
+    return _masked_composed(input, p, training, lambda x: x.shape)
+
+
+def dropout2d_composed(input, p=0.5, training=True):
+    """dropout2d composed of differentiable ops: one mask entry per (sample, channel)."""
+    return _masked_composed(input, p, training, lambda x: x.shape[:2])
+
+
+def _masked_composed(input, p, training, mask_shape):
+    if not training:
+        return input
+    x = as_tensor(input)
+    shape = mask_shape(x)
+    keep = keep_mask(backend.next_random_stream(), shape, p, backend.get_array_module(x.data))
+    keep = keep.reshape(shape + (1,) * (x.ndim - len(shape))).astype(x.dtype)
+    return x * tensor(keep) * (0.0 if p == 1 else 1.0 / (1.0 - p))

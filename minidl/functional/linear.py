@@ -40,3 +40,9 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match the weight's "
                          f"{weight.shape[0]} outputs")
     return LinearFunction.apply(input, weight, bias)
+
+
+def linear_composed(input, weight, bias=None):
+    """linear composed of differentiable ops: x @ W^T + b."""
+    y = input @ weight.T
+    return y if bias is None else y + bias

@@ -19,6 +19,7 @@ from ..autograd.functions import as_tensor, concatenate
 from ..geometry import conv_output_length, empty_output_message, pair
 from ..kernels.local import KERNELS as LOCAL
 from .conv import conv_padding
+from .windows import padded, window_taps
 
 __all__ = ["local_output_size", "locally_connected2d", "tiled_conv2d"]
 
@@ -134,3 +135,18 @@ def tiled_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
     if bias is not None:
         bias = _tile(_tile(as_tensor(bias), out_h, 1), out_w, 2)
     return locally_connected2d(input, per_position, bias, stride, padding, dilation)
+
+
+# ------------------------------------------------------------- the composed definitions
+def locally_connected2d_composed(input, weight, bias=None, stride=1, padding=0, dilation=1):
+    """locally_connected2d composed of differentiable ops: the stacked taps of the input
+    (cols[n, c, t, p]) times each position's own kernel W[p, o, c, t], summed over (c, t)."""
+    input, weight = as_tensor(input), as_tensor(weight)
+    out, strides, pads, dilations = _geometry(input.shape[2:], weight.shape[4:], stride, padding,
+                                              dilation)
+    cols = window_taps(padded(input, pads), weight.shape[4:], strides, dilations, out)
+    n, positions, out_channels = input.shape[0], out[0] * out[1], weight.shape[2]
+    cols = cols.reshape(n, 1, -1, positions)
+    kernels = weight.reshape(positions, out_channels, -1).permute(1, 2, 0)
+    y = (cols * kernels).sum(axis=2).reshape(n, out_channels, *out)
+    return y if bias is None else y + as_tensor(bias)

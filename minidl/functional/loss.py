@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..autograd.functions import as_tensor
+from ..autograd.functions import as_tensor, stack, tensor, zeros_like
 from ..autograd.ops.reduction import stable_max
+from .activation import log_softmax_composed
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -202,3 +203,46 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     target = target if hasattr(target, "shape") else as_tensor(target)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     return BCEWithLogitsFunction.apply(input, target, _array(weight), _array(pos_weight), reduction)
+
+
+# ------------------------------------------------------------- the composed definitions
+def cross_entropy_composed(input, target, weight=None, ignore_index: int = -100,
+                           reduction: str = "mean", label_smoothing: float = 0.0):
+    """cross_entropy composed of differentiable ops: loss_n = -sum_k c_nk log softmax(x_n)_k
+    with the constant coefficients c (class weights, label smoothing, ignored targets)."""
+    return _nll_composed("cross_entropy", log_softmax_composed(as_tensor(input), 1), target,
+                         weight, ignore_index, reduction, label_smoothing)
+
+
+def nll_loss_composed(input, target, weight=None, ignore_index: int = -100,
+                      reduction: str = "mean"):
+    """nll_loss composed of differentiable ops: loss_n = -sum_k c_nk x_nk."""
+    return _nll_composed("nll_loss", as_tensor(input), target, weight, ignore_index, reduction,
+                         0.0)
+
+
+def _nll_composed(name, log_p, target, weight, ignore_index, reduction, label_smoothing):
+    _check_reduction(reduction)
+    target = backend.get_array_module(log_p.data).asarray(_array(target))
+    _check_classification(name, log_p, target, _array(weight))
+    coef, denominator = _class_coefficients(log_p.data, target, _array(weight), ignore_index,
+                                            label_smoothing)
+    per_sample = -(tensor(coef) * log_p).sum(axis=1)
+    return _reduce_loss(per_sample, float(denominator), reduction)
+
+
+def binary_cross_entropy_with_logits_composed(input, target, weight=None, pos_weight=None,
+                                              reduction: str = "mean"):
+    """binary_cross_entropy_with_logits composed of differentiable ops:
+    w [p t softplus(-x) + (1 - t) softplus(x)] with softplus(z) = log(e^0 + e^z), a logsumexp
+    over the pair (0, z): finite for any z, and its gradient is the sigmoid."""
+    _check_reduction(reduction)
+    x, t = as_tensor(input), as_tensor(target)
+    p = 1.0 if pos_weight is None else as_tensor(pos_weight)
+    w = 1.0 if weight is None else as_tensor(weight)
+    per_element = w * (p * t * _softplus(-x) + (1 - t) * _softplus(x))
+    return _reduce_loss(per_element, per_element.numel(), reduction)
+
+
+def _softplus(z):
+    return stack([zeros_like(z), z], axis=0).logsumexp(axis=0)

@@ -8,7 +8,7 @@ map per channel built from the running statistics.
 from __future__ import annotations
 
 from ..autograd import Function, Tensor
-from ..autograd.functions import as_tensor
+from ..autograd.functions import as_tensor, pad, stack
 from ..kernels.normalization import KERNELS as NORMALIZATION
 
 __all__ = ["batch_norm", "local_response_norm"]
@@ -157,3 +157,35 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
     return LocalResponseNormFunction.apply(input, size, alpha, beta, k)
+
+
+# ------------------------------------------------------------- the composed definitions
+def batch_norm_composed(input, running_mean, running_var, weight=None, bias=None,
+                        training=False, momentum=0.1, eps=1e-5):
+    """batch_norm composed of differentiable ops: xhat = (x - mean) / sqrt(var + eps) with the
+    batch mean and biased variance (training) or the running ones, then weight * xhat + bias.
+    Its backward, derived by the chain rule through the mean and the variance, is the one
+    BatchNormTrainFunction writes in closed form. (It does not update running statistics.)"""
+    x = as_tensor(input)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True, correction=0)
+    else:
+        mean, var = running_mean.detach().reshape(shape), running_var.detach().reshape(shape)
+    y = (x - mean) / (var + eps).sqrt()
+    if weight is not None:
+        y = y * as_tensor(weight).reshape(shape) + as_tensor(bias).reshape(shape)
+    return y
+
+
+def local_response_norm_composed(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """local_response_norm composed of differentiable ops: the squares, zero padded along the
+    channels, summed over the window of ``size`` channels by shifted slices, then
+    y = x / (k + alpha / size * window sum) ** beta."""
+    x = as_tensor(input)
+    channels = x.shape[1]
+    widths = ((0, 0), (size // 2, (size - 1) // 2)) + ((0, 0),) * (x.ndim - 2)
+    squares = pad(x * x, widths)
+    window = stack([squares[:, j:j + channels] for j in range(size)], axis=0).sum(axis=0)
+    return x / (k + alpha / size * window) ** beta

@@ -9,9 +9,11 @@ or, as in PyTorch, (C, H, W).
 from __future__ import annotations
 
 from ..autograd import Function
-from ..autograd.functions import as_tensor
+from .. import backend
+from ..autograd.functions import as_tensor, ones, stack, tensor
 from ..geometry import empty_output_message, pair, pool_output_length, shown
 from ..kernels.pooling import KERNELS as POOLING
+from .windows import padded, window_taps
 
 __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool2d",
            "max_unpool2d"]
@@ -258,3 +260,94 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     out_size = _adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
     y, indices = _unbatched(AdaptiveMaxPool2dFunction.apply(x, out_size), batched)
     return (y, indices) if return_indices else y
+
+
+# ------------------------------------------------------------- the composed definitions
+def _composed_windows(x, kernel, stride, padding, dilation, ceil_mode, value):
+    """window_taps of x padded by ``padding`` with ``value`` (and, in ceil mode, by enough
+    more on the right that the last window fits), with the output size."""
+    out = tuple(pool_output_length(*args, ceil_mode) for args in
+                zip(x.shape[2:], kernel, stride, padding, dilation))
+    extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p)) for o, s, d, k, n, p in
+             zip(out, stride, dilation, kernel, x.shape[2:], padding)]
+    pads = ((padding[0], padding[0] + extra[0]), (padding[1], padding[1] + extra[1]))
+    return window_taps(padded(x, pads, value), kernel, stride, dilation, out), out, extra
+
+
+def max_pool2d_composed(input, kernel_size, stride=None, padding=0, dilation=1,
+                        ceil_mode=False):
+    """max_pool2d composed of differentiable ops: pad with -inf (padding never wins), stack
+    every tap's view of the input, take the max over the taps (its backward sends each
+    gradient to the winner; on ties it would share it, where the kernel picks the first)."""
+    x, batched = _batched(input, "max_pool2d")
+    kernel, stride, padding, dilation = _window_args("max_pool2d", x.shape[2:], kernel_size,
+                                                     stride, padding, dilation, ceil_mode)
+    taps, _, _ = _composed_windows(x, kernel, stride, padding, dilation, ceil_mode, -float("inf"))
+    return _unbatched(taps.max(axis=2), batched)
+
+
+def avg_pool2d_composed(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """avg_pool2d composed of differentiable ops: the sum over each window's taps (padding
+    adds zeros) divided by D, the same window sum of a constant plane of ones over what is
+    counted (the padded input with ``count_include_pad``, else the input alone)."""
+    x, batched = _batched(input, "avg_pool2d")
+    kernel, stride, padding, _ = _window_args("avg_pool2d", x.shape[2:], kernel_size, stride,
+                                              padding, 1, ceil_mode)
+    taps, out, extra = _composed_windows(x, kernel, stride, padding, (1, 1), ceil_mode, 0.0)
+    if divisor_override:
+        divisor = divisor_override
+    else:
+        counted = ones(1, 1, *x.shape[2:], dtype=x.dtype, device=x.device)
+        if count_include_pad:
+            counted = padded(counted, tuple((p, p) for p in padding), 1.0)
+            pads = ((0, extra[0]), (0, extra[1]))
+        else:
+            pads = ((padding[0], padding[0] + extra[0]), (padding[1], padding[1] + extra[1]))
+        divisor = window_taps(padded(counted, pads), kernel, stride, (1, 1), out).sum(axis=2)
+    return _unbatched(taps.sum(axis=2) / divisor, batched)
+
+
+def _bins(size, out):
+    """Adaptive pooling's bins of one axis: [floor(i n / m), ceil((i + 1) n / m))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _pool_bins(x, out_size, reduce):
+    """``reduce`` (mean or max, with an axis) over every bin, rows then columns (both
+    reductions are separable over a rectangle)."""
+    rows = stack([reduce(x[:, :, a:b], 2) for a, b in _bins(x.shape[2], out_size[0])], axis=2)
+    return stack([reduce(rows[:, :, :, a:b], 3) for a, b in _bins(x.shape[3], out_size[1])],
+                 axis=3)
+
+
+def adaptive_avg_pool2d_composed(input, output_size):
+    """adaptive_avg_pool2d composed of differentiable ops: the mean of every bin."""
+    x, batched = _batched(input, "adaptive_avg_pool2d")
+    out_size = _adaptive_size("adaptive_avg_pool2d", output_size, x.shape[2:])
+    return _unbatched(_pool_bins(x, out_size, lambda t, axis: t.mean(axis=axis)), batched)
+
+
+def adaptive_max_pool2d_composed(input, output_size):
+    """adaptive_max_pool2d composed of differentiable ops: the max of every bin."""
+    x, batched = _batched(input, "adaptive_max_pool2d")
+    out_size = _adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
+    return _unbatched(_pool_bins(x, out_size, lambda t, axis: t.max(axis=axis)), batched)
+
+
+def max_unpool2d_composed(input, indices, kernel_size, stride=None, padding=0,
+                          output_size=None):
+    """max_unpool2d composed of differentiable ops: each plane times a constant 0/1 matrix
+    E with E[p, q] = 1 where indices[p] = q, so y[q] = sum over p of x[p] E[p, q]. (Equal to
+    the kernel where no index repeats; overlapping windows that share a winner would be
+    summed here but written once by the kernel.)"""
+    x, batched = _batched(input, "max_unpool2d")
+    index = as_tensor(indices).data.reshape(x.shape[0], x.shape[1], -1)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    out_size = _unpool_size(x.shape[2:], kernel, stride, pair(padding, "padding"), output_size)
+    places = out_size[0] * out_size[1]
+    scatter = (index[..., None] == backend.get_array_module(index).arange(places))
+    flat = x.reshape(x.shape[0], x.shape[1], 1, -1) @ tensor(scatter.astype(x.dtype))
+    return _unbatched(flat.reshape(*x.shape[:2], *out_size), batched)
+

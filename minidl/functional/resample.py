@@ -5,9 +5,10 @@ from __future__ import annotations
 from numbers import Real
 
 from ..autograd import Function
-from ..autograd.functions import as_tensor
+from ..autograd.functions import as_tensor, tensor
 from ..geometry import pair
 from ..kernels.resample import KERNELS as RESAMPLE
+from ..kernels.resample.reference import interpolation_matrix
 
 __all__ = ["channel_shuffle", "interpolate"]
 
@@ -113,3 +114,15 @@ def channel_shuffle(input, groups):
                          f"groups={groups!r}")
     grid = input.reshape(n, groups, channels // groups, *rest)
     return grid.transpose(1, 2).reshape(n, channels, *rest)
+
+
+def interpolate_composed(input, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None):
+    """interpolate composed of differentiable ops: M_h @ x @ M_w^T with the interpolation
+    matrices of the two axes as constants."""
+    input = as_tensor(input)
+    out_size, scale_factors = _output_size(input.shape[2:], size, scale_factor)
+    m_h, m_w = (tensor(interpolation_matrix(n_in, n_out, mode, bool(align_corners), s,
+                                            input.dtype), device=input.device)
+                for n_in, n_out, s in zip(input.shape[2:], out_size, scale_factors))
+    return m_h @ input @ m_w.T
