@@ -2,14 +2,21 @@
 rules out non-finite outputs and gradients."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import minidl
 
 
-def leaf(array):
-    """A float64 leaf tensor that requires grad (a copy of ``array``)."""
-    return minidl.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
+def leaf(array, requires_grad=True):
+    """A float64 leaf tensor (a copy of ``array``), by default requiring grad."""
+    return minidl.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+
+
+def distinct(shape, rng):
+    """Pairwise distinct values, at least 0.1 apart, in random order (no ties anywhere)."""
+    return 0.1 * (rng.permutation(math.prod(shape)).reshape(shape) - math.prod(shape) / 2)
 
 
 def check(fn, *inputs, mode="full"):
