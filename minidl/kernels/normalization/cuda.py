@@ -4,7 +4,7 @@ and results as ``.reference``.
 Batch norm views x as (N, C, S) (S = the spatial size, 1 for (N, C) inputs) and needs two
 kinds of kernel:
 
-* per-channel sums over the M = N*S values of each channel, ``_channel_sums``:
+* per-channel sums over the M = N*S values of each channel, ``channel_sums``:
       sum of a = u - u0[c]   and   sum of a * (v - v0[c])
   The forward pass takes u = v = x and u0 = v0 = the channel's first value (a shift that
   keeps E[d^2] - E[d]^2 from cancelling), giving mean and variance in one pass; the
@@ -108,7 +108,7 @@ def _as_ncs(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def _channel_sums(u, u0, v, v0, max_threads=THREADS):
+def channel_sums(u, u0, v, v0, max_threads=THREADS):
     """(sum of a, sum of a * (v - v0[c])) per channel with a = u - u0[c], two (C,) float64
     arrays; u and v are (N, C, S), u0 and v0 (C,) float64.
 
@@ -154,7 +154,7 @@ def batch_norm_forward_train(x, weight, bias, eps):
     x3 = _as_ncs(x)
     count = x3.shape[0] * x3.shape[2]
     shift = x3[0, :, 0].astype(np.float64)
-    sum_d, sum_d2 = _channel_sums(x3, shift, x3, shift)
+    sum_d, sum_d2 = channel_sums(x3, shift, x3, shift)
     mean_d = sum_d / count
     mean = shift + mean_d
     var = xp.maximum(sum_d2 / count - mean_d * mean_d, 0.0)
@@ -171,7 +171,7 @@ def batch_norm_backward_train(grad_y, x, weight, mean, var, eps, needs):
     channels, count = x3.shape[1], x3.shape[0] * x3.shape[2]
     mean64 = mean.astype(np.float64)
     invstd = _invstd(var, eps)
-    sum_g, sum_g_centred = _channel_sums(g3, xp.zeros(channels, np.float64), x3, mean64)
+    sum_g, sum_g_centred = channel_sums(g3, xp.zeros(channels, np.float64), x3, mean64)
     sum_g_xhat = sum_g_centred * invstd
     gx = None
     if needs_x:
@@ -204,7 +204,7 @@ def batch_norm_backward_eval(grad_y, x, weight, mean, var, eps, needs):
         scale = invstd * (1.0 if weight is None else weight)
         gx = _affine(g3, scale, xp.zeros_like(scale)).reshape(x.shape)
     if needs_w or needs_b:
-        sum_g, sum_g_centred = _channel_sums(g3, xp.zeros(x3.shape[1], np.float64), x3,
+        sum_g, sum_g_centred = channel_sums(g3, xp.zeros(x3.shape[1], np.float64), x3,
                                              mean.astype(np.float64))
         gw = (sum_g_centred * invstd).astype(x.dtype) if needs_w else None
         gb = sum_g.astype(x.dtype) if needs_b else None
