@@ -3,6 +3,7 @@ rules out non-finite outputs and gradients."""
 from __future__ import annotations
 
 import math
+import pathlib
 
 import numpy as np
 
@@ -35,3 +36,8 @@ def check(fn, *inputs, mode="full"):
     for g in grads:
         assert g is None or np.isfinite(g).all(), f"non-finite gradient {g}"
     assert minidl.gradcheck(fn, inputs, mode=mode)
+
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The MNIST test set (10,000 real digits) that ../shared holds for development and CI.
+MNIST_DIR = str(REPO_ROOT.parent / "shared" / "data" / "mnist")

@@ -7,12 +7,12 @@ and a small MLP must solve XOR with every optimiser.
 """
 import copy
 import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
 import minidl
+from tests.helpers import REPO_ROOT
 import minidl.functional as F
 import minidl.nn as nn
 from minidl import optim
@@ -361,7 +361,7 @@ def test_optimizer_state_dict_layout():
 
 # ----------------------------------------------------------------------------- XOR
 def _load_example():
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "xor_mlp.py"
+    path = REPO_ROOT / "examples" / "xor_mlp.py"
     spec = importlib.util.spec_from_file_location("xor_mlp_example", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
