@@ -1,8 +1,12 @@
-"""Analyses of trained networks, run on minidl's own models and gradients.
+"""Analyses of trained networks, run on minidl's own models and gradients:
 
-``common`` holds what they share (datasets as arrays, a layer's inputs or outputs by forward
-hooks, a plain training loop, k-means); ``figures`` writes their PNG figures and JSON numbers.
+* ``convergent``: convergent learning of two nets from different seeds (Li et al. 2016);
+
+Each module has pure functions returning arrays and dataclasses, and ``run(model_or_models,
+dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON file of its
+numbers into ``out_dir`` and returns the numbers.
+``common`` holds what they share; ``figures`` writes the files.
 """
-from . import common, figures
+from . import common, convergent, figures
 
-__all__ = ["common", "figures"]
+__all__ = ["common", "convergent", "figures"]
