@@ -1,12 +1,13 @@
 """Analyses of trained networks, run on minidl's own models and gradients:
 
 * ``convergent``: convergent learning of two nets from different seeds (Li et al. 2016);
+* ``collapse``: neural collapse into the terminal phase of training (Papyan et al. 2020);
 
 Each module has pure functions returning arrays and dataclasses, and ``run(model_or_models,
 dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON file of its
 numbers into ``out_dir`` and returns the numbers.
 ``common`` holds what they share; ``figures`` writes the files.
 """
-from . import common, convergent, figures
+from . import collapse, common, convergent, figures
 
-__all__ = ["common", "convergent", "figures"]
+__all__ = ["collapse", "common", "convergent", "figures"]
