@@ -2,12 +2,13 @@
 
 * ``convergent``: convergent learning of two nets from different seeds (Li et al. 2016);
 * ``collapse``: neural collapse into the terminal phase of training (Papyan et al. 2020);
+* ``filters``: first-layer filter quality, AlexNet's against ZFNet's first layer;
 
 Each module has pure functions returning arrays and dataclasses, and ``run(model_or_models,
 dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON file of its
 numbers into ``out_dir`` and returns the numbers.
 ``common`` holds what they share; ``figures`` writes the files.
 """
-from . import collapse, common, convergent, figures
+from . import collapse, common, convergent, figures, filters
 
-__all__ = ["collapse", "common", "convergent", "figures"]
+__all__ = ["collapse", "common", "convergent", "figures", "filters"]
