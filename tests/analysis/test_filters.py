@@ -8,7 +8,6 @@ import pytest
 import minidl
 import minidl.nn as nn
 from minidl.analysis import filters
-from minidl.analysis.runner import first_layer_net
 
 
 def _delta_bank():
@@ -57,9 +56,14 @@ def test_a_strided_layer_is_less_stable_under_one_pixel_shifts():
         0.5 * filters.shift_instability(strided, "0", images)
 
 
+def _net(kernel, stride):
+    return nn.Sequential(nn.Conv2d(3, 8, kernel, stride=stride, padding=kernel // 2), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
 def test_run_compares_two_first_layers(tmp_path):
     minidl.manual_seed(0)
-    models = {"11x11/4": first_layer_net(8, 3, 11, 4), "7x7/2": first_layer_net(8, 3, 7, 2)}
+    models = {"11x11/4": _net(11, 4), "7x7/2": _net(7, 2)}
     images = np.random.default_rng(3).uniform(size=(6, 3, 32, 32)).astype(np.float32)
     numbers = filters.run(models, images, tmp_path)
     assert numbers["models"]["11x11/4"]["stride"] == 4 and numbers["models"]["7x7/2"]["kernel"] == [7, 7]
