@@ -1,5 +1,9 @@
 """Analyses of trained networks, run on minidl's own models and gradients:
 
+* ``circuits``: the lab's procedure for one channel (its filter slices, input channels ranked
+  by weight and by contribution, their feature visualizations and dataset examples), expanded
+  weights, the SVD of |W| between layers; with ``branches`` (branch specialization) and
+  ``equivariance`` (units that are transformed copies of each other);
 * ``convergent``: convergent learning of two nets from different seeds (Li et al. 2016);
 * ``collapse``: neural collapse into the terminal phase of training (Papyan et al. 2020);
 * ``filters``: first-layer filter quality, AlexNet's against ZFNet's first layer;
@@ -9,6 +13,6 @@ dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON
 numbers into ``out_dir`` and returns the numbers.
 ``common`` holds what they share; ``figures`` writes the files.
 """
-from . import collapse, common, convergent, figures, filters
+from . import branches, circuits, collapse, common, convergent, equivariance, figures, filters
 
-__all__ = ["collapse", "common", "convergent", "figures", "filters"]
+__all__ = ["branches", "circuits", "collapse", "common", "convergent", "equivariance", "figures", "filters"]
