@@ -7,12 +7,14 @@
 * ``convergent``: convergent learning of two nets from different seeds (Li et al. 2016);
 * ``collapse``: neural collapse into the terminal phase of training (Papyan et al. 2020);
 * ``filters``: first-layer filter quality, AlexNet's against ZFNet's first layer;
+* ``diverse``: multifaceted, diverse and center-biased feature visualization.
 
 Each module has pure functions returning arrays and dataclasses, and ``run(model_or_models,
 dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON file of its
 numbers into ``out_dir`` and returns the numbers.
 ``common`` holds what they share; ``figures`` writes the files.
 """
-from . import branches, circuits, collapse, common, convergent, equivariance, figures, filters
+from . import branches, circuits, collapse, common, convergent, diverse, equivariance, figures, filters
 
-__all__ = ["branches", "circuits", "collapse", "common", "convergent", "equivariance", "figures", "filters"]
+__all__ = ["branches", "circuits", "collapse", "common", "convergent", "diverse", "equivariance", "figures",
+           "filters"]
