@@ -219,7 +219,7 @@ def conv2d_composed(input, weight, bias=None, stride=1, padding=0, dilation=1, g
     out_size = tuple(conv_output_length(input.shape[2 + a], kernel[a], stride[a], sum(pads[a]),
                                         dilation[a]) for a in range(2))
     cols = window_taps(padded(input, pads), kernel, stride, dilation, out_size)
-    n, channels, out_channels = input.shape[0], input.shape[1], weight.shape[0]
+    n, out_channels = input.shape[0], weight.shape[0]
     cols = cols.reshape(n, groups, -1, out_size[0] * out_size[1])
     y = weight.reshape(groups, out_channels // groups, -1) @ cols
     y = y.reshape(n, out_channels, *out_size)

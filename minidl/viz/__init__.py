@@ -5,7 +5,7 @@ returns NumPy arrays; a matching ``plot_*`` helper draws a matplotlib figure. Me
 the public API only: forward hooks, ``minidl.grad``/``backward`` and ``minidl.backprop_rule``.
 """
 from . import plot
-from ._util import as_batch, capture, get_module
+from ._util import as_batch, capture, get_module, model_dtype
 from .adversarial import *
 from .attribution import *
 from .cam import *

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import minidl
+from tests.helpers import MNIST_DIR
 from minidl import checkpoint, cli, gallery, models, train
 from minidl.data import DataLoader, presets
 
-MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
