@@ -11,10 +11,13 @@
 
 Each module has pure functions returning arrays and dataclasses, and ``run(model_or_models,
 dataset, out_dir, quick=False, **options)``, which writes PNG figures and a JSON file of its
-numbers into ``out_dir`` and returns the numbers.
+numbers into ``out_dir`` and returns the numbers. ``runner.run_method(name, out_dir, ...)``
+trains what a method needs on Shapes or MNIST and runs it.
 ``common`` holds what they share; ``figures`` writes the files.
 """
-from . import branches, circuits, collapse, common, convergent, diverse, equivariance, figures, filters
+from . import (branches, circuits, collapse, common, convergent, diverse, equivariance, figures,
+               filters)
+from .runner import METHODS, run_method
 
-__all__ = ["branches", "circuits", "collapse", "common", "convergent", "diverse", "equivariance", "figures",
-           "filters"]
+__all__ = ["METHODS", "branches", "circuits", "collapse", "common", "convergent", "diverse",
+           "equivariance", "figures", "filters", "run_method"]

@@ -109,7 +109,8 @@ def _permuted_copy(model, perms):
     state = {k: np.array(v) for k, v in model.state_dict().items()}
     convs, norms, reads = ["0", "4", "8"], ["1", "5", "9"], ["4", "8", "13"]
     for conv, norm, reader, perm in zip(convs, norms, reads, perms):
-        state[f"{conv}.weight"], state[f"{conv}.bias"] = state[f"{conv}.weight"][perm], state[f"{conv}.bias"][perm]
+        for key in ("weight", "bias"):
+            state[f"{conv}.{key}"] = state[f"{conv}.{key}"][perm]
         for key in ("weight", "bias", "running_mean", "running_var"):
             state[f"{norm}.{key}"] = state[f"{norm}.{key}"][perm]
         state[f"{reader}.weight"] = state[f"{reader}.weight"][:, perm]
@@ -131,7 +132,8 @@ def test_permuted_network_gives_between_correlation_one_and_matching_recovers_it
         # unit i of A is unit inverse(perm)[i] of B: B's channel j holds A's channel perm[j]
         expected = np.argsort(perm)
         assert numbers["layers"][layer]["bipartite_matching"] == expected.tolist()
-        assert numbers["layers"][layer]["mean_matched_correlation"]["bipartite"] == pytest.approx(1.0, abs=1e-5)
+        matched = numbers["layers"][layer]["mean_matched_correlation"]["bipartite"]
+        assert matched == pytest.approx(1.0, abs=1e-5)
     samples = [convergent.unit_samples(layer_io(net, "2", images)) for net in (net_a, net_b)]
     between = convergent.correlations(*samples).between
     assert np.allclose(between[np.arange(16), np.argsort(perms[0])], 1.0, atol=1e-5)
