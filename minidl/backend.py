@@ -42,11 +42,6 @@ def cuda_is_available() -> bool:
     return _CUDA_AVAILABLE
 
 
-def cupy_module():
-    """The ``cupy`` module, or None when it is not installed."""
-    return _cupy
-
-
 def device_of(array) -> str:
     """The device (``"cpu"`` or ``"cuda"``) an array lives on."""
     device = _DEVICE_OF_TYPE.get(type(array))
