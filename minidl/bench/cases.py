@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..geometry import conv_output_length
+
 
 @dataclass(frozen=True)
 class ConvCase:
@@ -30,7 +32,7 @@ class ConvCase:
 
     @property
     def out_size(self):
-        return (self.size + 2 * self.padding - self.kernel) // self.stride + 1
+        return conv_output_length(self.size, self.kernel, self.stride, 2 * self.padding)
 
     @property
     def flops(self):

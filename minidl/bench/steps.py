@@ -53,6 +53,7 @@ def minidl_step(model_name, implementation="auto", batch_size=None):
 def torch_step(model_name, batch_size=None):
     """A callable doing the same step in PyTorch."""
     import torch
+
     from .torch_models import lenet5_modern, resnet18_cifar
     torch.manual_seed(0)
     model = lenet5_modern() if model_name == "lenet5" else resnet18_cifar()

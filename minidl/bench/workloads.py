@@ -12,6 +12,7 @@ import numpy as np
 import minidl
 import minidl.functional as F
 
+from ..geometry import pool_output_length
 from .cases import ConvCase
 
 _RNG_SEED = 0
@@ -29,7 +30,7 @@ def output_shape(case):
     if case.op in ("max_pool2d", "avg_pool2d"):
         k, s, p = (case.params + (0,))[:3]
         n, c, h, w = case.shape
-        return (n, c, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+        return (n, c, pool_output_length(h, k, s, p), pool_output_length(w, k, s, p))
     return case.shape
 
 

@@ -70,13 +70,13 @@ class CrossEntropyFunction(Function):
         coef, denominator = _class_coefficients(x, target, weight, ignore_index, label_smoothing)
         per_sample = -(coef * log_p).sum(axis=1)
         ctx.save_for_backward(log_p, coef)
-        ctx.meta = per_sample.shape, denominator, reduction
+        ctx.reduction = per_sample.shape, denominator, reduction
         return _reduce_loss(per_sample, denominator, reduction)
 
     @staticmethod
     def backward(ctx, g):
         log_p, coef = ctx.saved_tensors
-        shape, denominator, reduction = ctx.meta
+        shape, denominator, reduction = ctx.reduction
         xp = backend.get_array_module(log_p)
         g = xp.expand_dims(_expand_grad(g, shape, denominator, reduction), 1)
         grad = (xp.exp(log_p) * coef.sum(axis=1, keepdims=True) - coef) * g
@@ -91,13 +91,13 @@ class NLLLossFunction(Function):
         coef, denominator = _class_coefficients(x, target, weight, ignore_index, 0.0)
         per_sample = -(coef * x).sum(axis=1)
         ctx.save_for_backward(coef)
-        ctx.meta = per_sample.shape, denominator, reduction
+        ctx.reduction = per_sample.shape, denominator, reduction
         return _reduce_loss(per_sample, denominator, reduction)
 
     @staticmethod
     def backward(ctx, g):
         (coef,) = ctx.saved_tensors
-        shape, denominator, reduction = ctx.meta
+        shape, denominator, reduction = ctx.reduction
         xp = backend.get_array_module(coef)
         g = xp.expand_dims(_expand_grad(g, shape, denominator, reduction), 1)
         return -coef * g, None, None, None, None
@@ -180,13 +180,14 @@ class BCEWithLogitsFunction(Function):
         w = 1 if weight is None else weight
         per_element = w * (p * t * softplus_neg + (1 - t) * softplus_pos)
         ctx.save_for_backward(x, t, softplus_neg, softplus_pos)
-        ctx.meta = p, w, per_element.shape, per_element.size, reduction
+        ctx.weights = p, w
+        ctx.reduction = per_element.shape, per_element.size, reduction
         return _reduce_loss(per_element, per_element.size, reduction)
 
     @staticmethod
     def backward(ctx, g):
         x, t, softplus_neg, softplus_pos = ctx.saved_tensors
-        p, w, shape, count, reduction = ctx.meta
+        (p, w), (shape, count, reduction) = ctx.weights, ctx.reduction
         g = _expand_grad(g, shape, count, reduction)
         needs_x, needs_t = ctx.needs_input_grad[:2]
         s = 0.5 * (1 + backend.get_array_module(x).tanh(0.5 * x))

@@ -16,12 +16,12 @@ class SumFunction(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = normalize_axes(axis, x.ndim)
-        ctx.meta = x.shape, axes, keepdims
+        ctx.x_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         return x.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        shape, axes, keepdims = ctx.meta
+        shape, axes, keepdims = ctx.x_shape, ctx.axes, ctx.keepdims
         xp = backend.get_array_module(g)
         return xp.broadcast_to(expand_reduced(g, shape, axes, keepdims), shape), None, None
 
@@ -32,12 +32,12 @@ class MeanFunction(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         axes = normalize_axes(axis, x.ndim)
-        ctx.meta = x.shape, axes, keepdims
+        ctx.x_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         return x.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        shape, axes, keepdims = ctx.meta
+        shape, axes, keepdims = ctx.x_shape, ctx.axes, ctx.keepdims
         xp = backend.get_array_module(g)
         n = count_reduced(shape, axes)
         return xp.broadcast_to(expand_reduced(g, shape, axes, keepdims) / n, shape), None, None

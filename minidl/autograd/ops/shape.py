@@ -65,7 +65,7 @@ class GetItemFunction(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.meta = x.shape, x.dtype, index
+        ctx.x_shape, ctx.x_dtype, ctx.index = x.shape, x.dtype, index
         try:
             return x[index]
         except IndexError as e:
@@ -73,7 +73,7 @@ class GetItemFunction(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, index = ctx.meta
+        shape, dtype, index = ctx.x_shape, ctx.x_dtype, ctx.index
         xp = backend.get_array_module(g)
         gx = xp.zeros(shape, dtype)
         if _is_basic_index(index):
