@@ -38,6 +38,27 @@ def check(fn, *inputs, mode="full"):
     assert minidl.gradcheck(fn, inputs, mode=mode)
 
 
+TIGHT = {"rtol": 1e-10, "atol": 1e-12}
+
+
+def torch_leaf(torch, array):
+    return torch.tensor(array, dtype=torch.float64, requires_grad=True)
+
+
+def compare_with_torch(torch, arrays, minidl_fn, torch_fn, seed=0):
+    """Forward and backward (with one random upstream gradient) of both, in float64."""
+    ours = [minidl.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch_leaf(torch, a) for a in arrays]
+    out, ref = minidl_fn(*ours), torch_fn(*theirs)
+    assert out.shape == tuple(ref.shape)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **TIGHT)
+    g = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), **TIGHT)
+
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The MNIST test set (10,000 real digits) that ../shared holds for development and CI.
 MNIST_DIR = str(REPO_ROOT.parent / "shared" / "data" / "mnist")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import minidl
 import minidl.functional as F
-from tests.helpers import check, leaf
+from tests.helpers import check, compare_with_torch, leaf
 from tests.strategies import (
     arrays,
     away_from,
@@ -187,27 +187,6 @@ def test_getitem_repeated_indices_accumulate():
     check(lambda t: t[minidl.tensor(np.array([2, -1, 0, 2]))], x)
 
 
-TIGHT = {"rtol": 1e-10, "atol": 1e-12}
-
-
-def _torch_leaf(torch, array):
-    return torch.tensor(array, dtype=torch.float64, requires_grad=True)
-
-
-def _compare_with_torch(torch, arrays, minidl_fn, torch_fn, seed=0):
-    """Forward and backward (with one random upstream gradient) of both, in float64."""
-    ours = [minidl.tensor(a, requires_grad=True) for a in arrays]
-    theirs = [_torch_leaf(torch, a) for a in arrays]
-    out, ref = minidl_fn(*ours), torch_fn(*theirs)
-    assert out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **TIGHT)
-    g = np.random.default_rng(seed).standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(torch.from_numpy(g))
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad, b.grad.numpy(), **TIGHT)
-
-
 @st.composite
 def _torch_index(draw, shape):
     """Indices PyTorch accepts as NumPy does: integer arrays with repeats, masks, and
@@ -239,7 +218,7 @@ def test_torch_getitem_repeated_indices(torch, data):
     def to_torch(i):
         return torch.from_numpy(i) if isinstance(i, np.ndarray) else i
     torch_index = tuple(map(to_torch, index)) if isinstance(index, tuple) else to_torch(index)
-    _compare_with_torch(torch, (x,), lambda t: t[index], lambda t: t[torch_index])
+    compare_with_torch(torch, (x,), lambda t: t[index], lambda t: t[torch_index])
 
 
 def test_torch_conventions_at_kinks_and_zero(torch):
@@ -256,10 +235,10 @@ def test_torch_conventions_at_kinks_and_zero(torch):
         (lambda t: t.abs() ** 1.5, lambda t: t.abs() ** 1.5),
     ]
     for ours, theirs in pairs:
-        _compare_with_torch(torch, (x,), ours, theirs)
+        compare_with_torch(torch, (x,), ours, theirs)
     for ours, theirs in [(minidl.maximum, torch.maximum), (minidl.minimum, torch.minimum),
                          (lambda a, b: a.abs() ** b.abs(), lambda a, b: a.abs() ** b.abs())]:
-        _compare_with_torch(torch, (x, y), ours, theirs)
+        compare_with_torch(torch, (x, y), ours, theirs)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

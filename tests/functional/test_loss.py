@@ -10,7 +10,7 @@ import pytest
 
 import minidl
 import minidl.functional as F
-from tests.helpers import check, leaf
+from tests.helpers import check, compare_with_torch, leaf
 
 
 def test_cross_entropy_all_options_nchw():
@@ -25,27 +25,6 @@ def test_cross_entropy_all_options_nchw():
                                                     reduction=r, label_smoothing=0.2))
         check(f, logits)
         check(f, logits, mode="fast")
-
-
-TIGHT = {"rtol": 1e-10, "atol": 1e-12}
-
-
-def _torch_leaf(torch, array):
-    return torch.tensor(array, dtype=torch.float64, requires_grad=True)
-
-
-def _compare_with_torch(torch, arrays, minidl_fn, torch_fn, seed=0):
-    """Forward and backward (with one random upstream gradient) of both, in float64."""
-    ours = [minidl.tensor(a, requires_grad=True) for a in arrays]
-    theirs = [_torch_leaf(torch, a) for a in arrays]
-    out, ref = minidl_fn(*ours), torch_fn(*theirs)
-    assert out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **TIGHT)
-    g = np.random.default_rng(seed).standard_normal(out.shape)
-    out.backward(g)
-    ref.backward(torch.from_numpy(g))
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad, b.grad.numpy(), **TIGHT)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -70,7 +49,7 @@ def test_torch_cross_entropy_every_option_at_once(torch):
         target.reshape(-1)[[1, 3]] = 2  # class 2 is the ignored one
         weight = rng.uniform(0.2, 2.0, 4)
         for reduction in ("mean", "sum", "none"):
-            _compare_with_torch(
+            compare_with_torch(
                 torch, (logits,),
                 lambda x, t=target, w=weight, r=reduction: F.cross_entropy(
                     x, t, weight=w, ignore_index=2, reduction=r, label_smoothing=0.25),
